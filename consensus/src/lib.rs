@@ -1,0 +1,1 @@
+//! The Tendermint consensus state machine of Cairn (in progress).

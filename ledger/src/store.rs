@@ -1,0 +1,625 @@
+//! The ledger's store on RocksDB: blocks, transactions, accounts, the state tree and metadata.
+//!
+//! # Layout (one column family each)
+//! | family | key | value |
+//! |---|---|---|
+//! | `blocks` | height (u64 BE) | the block, canonical encoding |
+//! | `block_hashes` | block hash | height (u64 BE) |
+//! | `tx_index` | transaction hash | its [`Receipt`] (height, position, sender, nonce, fee) |
+//! | `certificates` | height (u64 BE) | the block's commit certificate, as consensus encodes it |
+//! | `accounts` | address | the latest [`Account`]: the flat table reads use, never the tree |
+//! | `tree_pages` | [`PageKey`] | a page of the state tree |
+//! | `tree_stale` | version (u64 BE) ‖ [`PageKey`] | nothing: the page stopped being live at that version |
+//! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
+//! | `meta` | `"chain"` | [`ChainMeta`]: chain id, genesis hash, latest height and block hash, oldest kept version |
+//!
+//! # Atomicity
+//! Committing a block (or the genesis state) is one `WriteBatch`, written with `sync`: after a
+//! crash at any moment the store is at the last committed block, never between two. Pruning of
+//! old tree versions rides in the same batch.
+
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{PoisonError, RwLock},
+};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
+
+use crate::{
+    account::Account,
+    address::Address,
+    block::{Block, BlockHeader, Receipt},
+    encoding,
+    error::LedgerError,
+    execute::{BlockExecution, Executor, SignaturePolicy, StateView},
+    hash::Hash,
+    tree::{load_page, node::Node, ChildRef, PageKey, PageSource, Proof, SparseMerkleTree},
+    tx::SignedTransaction,
+};
+
+const CF_BLOCKS: &str = "blocks";
+const CF_BLOCK_HASHES: &str = "block_hashes";
+const CF_TX_INDEX: &str = "tx_index";
+const CF_CERTIFICATES: &str = "certificates";
+const CF_ACCOUNTS: &str = "accounts";
+const CF_TREE_PAGES: &str = "tree_pages";
+const CF_TREE_STALE: &str = "tree_stale";
+const CF_TREE_ROOTS: &str = "tree_roots";
+const CF_META: &str = "meta";
+const ALL_CFS: [&str; 9] = [
+    CF_BLOCKS,
+    CF_BLOCK_HASHES,
+    CF_TX_INDEX,
+    CF_CERTIFICATES,
+    CF_ACCOUNTS,
+    CF_TREE_PAGES,
+    CF_TREE_STALE,
+    CF_TREE_ROOTS,
+    CF_META,
+];
+const META_CHAIN: &[u8] = b"chain";
+
+/// Upper bound on cached pages; past it the cache starts over (the upper levels refill it within
+/// one block).
+const PAGE_CACHE_LIMIT: usize = 1 << 17;
+
+/// How the store keeps its data.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1.
+    pub retained_versions: u64,
+    /// Pages whose root is fewer than this many nibbles deep are kept decoded in memory.
+    /// Four levels hold 4,369 pages: about ten megabytes when they are full.
+    pub cached_page_levels: u8,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retained_versions: 100_000,
+            cached_page_levels: 4,
+        }
+    }
+}
+
+/// What the store knows of its chain, kept in `meta` and in memory.
+#[derive(Debug, Clone, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChainMeta {
+    pub chain_id: String,
+    pub genesis_hash: Hash,
+    /// 0 while only the genesis state is committed.
+    pub latest_height: u64,
+    /// The latest block's hash; the genesis hash at height 0.
+    pub latest_block_hash: Hash,
+    /// Oldest tree version not yet pruned.
+    pub oldest_version: u64,
+}
+
+/// An account's state at a height, with the proof that ties it to that height's state root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountProof {
+    pub address: Address,
+    pub height: u64,
+    pub state_root: Hash,
+    pub account: Option<Account>,
+    pub proof: Proof,
+}
+
+/// Checks `proof` for `address` against `state_root` with no database: the account it shows, or
+/// `None` when it shows the address has no account.
+pub fn verify_account_proof(
+    state_root: &Hash,
+    address: &Address,
+    proof: &Proof,
+) -> Result<Option<Account>, LedgerError> {
+    proof
+        .verify(state_root, &address.state_key())?
+        .map(|bytes| encoding::decode::<Account>("account", bytes))
+        .transpose()
+}
+
+/// Blocks, transactions and state on RocksDB.
+#[derive(Debug)]
+pub struct LedgerStore {
+    db: DB,
+    config: StoreConfig,
+    meta: RwLock<Option<ChainMeta>>,
+    page_cache: RwLock<HashMap<PageKey, Node>>,
+}
+
+impl LedgerStore {
+    /// Opens (or creates) the store in `path`, resuming at its last committed block.
+    pub fn open(path: &Path, config: StoreConfig) -> Result<LedgerStore, LedgerError> {
+        if config.retained_versions == 0 {
+            return Err(LedgerError::Corrupt {
+                reason: "retained_versions must be at least 1".into(),
+            });
+        }
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        let meta = match db.get_cf(cf(&db, CF_META)?, META_CHAIN)? {
+            Some(bytes) => Some(encoding::decode::<ChainMeta>("chain metadata", &bytes)?),
+            None => None,
+        };
+        Ok(LedgerStore {
+            db,
+            config,
+            meta: RwLock::new(meta),
+            page_cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The chain's metadata, or `None` before genesis is committed.
+    pub fn meta(&self) -> Option<ChainMeta> {
+        self.meta
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn require_meta(&self) -> Result<ChainMeta, LedgerError> {
+        self.meta().ok_or(LedgerError::NoGenesis)
+    }
+
+    /// The latest committed height (0 = genesis), or `None` before genesis.
+    pub fn latest_height(&self) -> Option<u64> {
+        self.meta().map(|meta| meta.latest_height)
+    }
+
+    /// Commits the genesis state (version 0): the initial accounts. Returns its state root.
+    pub fn commit_genesis(
+        &self,
+        chain_id: &str,
+        genesis_hash: Hash,
+        accounts: &[(Address, Account)],
+    ) -> Result<Hash, LedgerError> {
+        let mut meta_slot = self.meta.write().unwrap_or_else(PoisonError::into_inner);
+        if meta_slot.is_some() {
+            return Err(LedgerError::GenesisAlreadyCommitted);
+        }
+        let mut supply: u64 = 0;
+        let mut seen = std::collections::HashSet::new();
+        for (address, account) in accounts {
+            if !seen.insert(*address) {
+                return Err(LedgerError::InvalidGenesis {
+                    reason: format!("account {address} is listed twice"),
+                });
+            }
+            supply = supply
+                .checked_add(account.balance)
+                .ok_or(LedgerError::SupplyOverflow { address: *address })?;
+        }
+        let changes = accounts
+            .iter()
+            .map(|(address, account)| (address.state_key(), Some(encoding::encode(account))))
+            .collect();
+        let tree = SparseMerkleTree::new(self).apply(ChildRef::Empty, 0, changes)?;
+        let meta = ChainMeta {
+            chain_id: chain_id.into(),
+            genesis_hash,
+            latest_height: 0,
+            latest_block_hash: genesis_hash,
+            oldest_version: 0,
+        };
+        let mut batch = WriteBatch::default();
+        for (address, account) in accounts {
+            batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
+        }
+        for (key, page) in &tree.new_pages {
+            batch.put_cf(self.cf(CF_TREE_PAGES)?, key.encode(), page);
+        }
+        batch.put_cf(
+            self.cf(CF_TREE_ROOTS)?,
+            0u64.to_be_bytes(),
+            encoding::encode(&tree.root),
+        );
+        batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&meta));
+        self.write_synced(batch)?;
+        *meta_slot = Some(meta);
+        Ok(tree.root_hash())
+    }
+
+    /// The root of the state tree at `version`.
+    pub fn tree_root(&self, version: u64) -> Result<ChildRef, LedgerError> {
+        let meta = self.require_meta()?;
+        if version > meta.latest_height {
+            return Err(LedgerError::HeightNotCommitted {
+                height: version,
+                latest: meta.latest_height,
+            });
+        }
+        if version < meta.oldest_version {
+            return Err(LedgerError::HeightPruned {
+                height: version,
+                oldest_kept: meta.oldest_version,
+            });
+        }
+        let bytes = self
+            .db
+            .get_cf(self.cf(CF_TREE_ROOTS)?, version.to_be_bytes())?
+            .ok_or_else(|| LedgerError::Corrupt {
+                reason: format!("no tree root for version {version}"),
+            })?;
+        encoding::decode("tree root", &bytes)
+    }
+
+    /// The state root at `height`.
+    pub fn state_root(&self, height: u64) -> Result<Hash, LedgerError> {
+        Ok(self.tree_root(height)?.hash())
+    }
+
+    fn executor<'a>(&'a self, meta: &'a ChainMeta) -> Result<Executor<'a, Self>, LedgerError> {
+        Ok(Executor {
+            view: self,
+            base_root: self.tree_root(meta.latest_height)?,
+            chain_id: &meta.chain_id,
+        })
+    }
+
+    /// Builds the next block from `transactions` as its proposer: executes them and fills in the
+    /// header's roots. Any invalid transaction is an error naming it; the caller drops it and retries.
+    pub fn propose_block(
+        &self,
+        time_ms: u64,
+        proposer: Address,
+        validator_set_hash: Hash,
+        transactions: Vec<SignedTransaction>,
+        policy: SignaturePolicy<'_>,
+    ) -> Result<(Block, BlockExecution), LedgerError> {
+        let meta = self.require_meta()?;
+        let height = next_height(&meta)?;
+        let execution = self
+            .executor(&meta)?
+            .execute(height, &proposer, &transactions, policy)?;
+        let header = BlockHeader {
+            chain_id: meta.chain_id.clone(),
+            height,
+            time_ms,
+            prev_hash: meta.latest_block_hash,
+            tx_root: Block::compute_tx_root(&transactions),
+            state_root: execution.state_root(),
+            validator_set_hash,
+            proposer,
+        };
+        Ok((
+            Block {
+                header,
+                transactions,
+            },
+            execution,
+        ))
+    }
+
+    /// Checks that `block` is a valid next block and executes it; commits nothing.
+    pub fn execute_block(
+        &self,
+        block: &Block,
+        policy: SignaturePolicy<'_>,
+    ) -> Result<BlockExecution, LedgerError> {
+        let meta = self.require_meta()?;
+        let header = &block.header;
+        let height = next_height(&meta)?;
+        let invalid = |reason: String| LedgerError::InvalidBlock {
+            height: header.height,
+            reason,
+        };
+        if header.height != height {
+            return Err(LedgerError::UnexpectedHeight {
+                height: header.height,
+                expected: height,
+            });
+        }
+        if header.chain_id != meta.chain_id {
+            return Err(invalid(format!(
+                "chain id {:?}, expected {:?}",
+                header.chain_id, meta.chain_id
+            )));
+        }
+        if header.prev_hash != meta.latest_block_hash {
+            return Err(invalid(format!(
+                "previous hash {}, expected {}",
+                header.prev_hash, meta.latest_block_hash
+            )));
+        }
+        let execution =
+            self.executor(&meta)?
+                .execute(height, &header.proposer, &block.transactions, policy)?;
+        if crate::hash::merkle_root(&execution.tx_hashes) != header.tx_root {
+            return Err(invalid(
+                "transactions root does not match the transactions".into(),
+            ));
+        }
+        if execution.state_root() != header.state_root {
+            return Err(LedgerError::StateRootMismatch {
+                height,
+                claimed: header.state_root,
+                computed: execution.state_root(),
+            });
+        }
+        Ok(execution)
+    }
+
+    /// Commits a decided block with its execution and commit certificate, in one synced write.
+    pub fn commit_block(
+        &self,
+        block: &Block,
+        execution: &BlockExecution,
+        certificate: &[u8],
+    ) -> Result<(), LedgerError> {
+        let mut meta_slot = self.meta.write().unwrap_or_else(PoisonError::into_inner);
+        let meta = meta_slot.clone().ok_or(LedgerError::NoGenesis)?;
+        let height = next_height(&meta)?;
+        if block.header.height != height || execution.height != height {
+            return Err(LedgerError::UnexpectedHeight {
+                height: block.header.height,
+                expected: height,
+            });
+        }
+        if block.header.prev_hash != meta.latest_block_hash
+            || block.header.state_root != execution.state_root()
+        {
+            return Err(LedgerError::InvalidBlock {
+                height,
+                reason: "the execution does not belong to this block on this chain".into(),
+            });
+        }
+        let block_hash = block.hash();
+        let height_key = height.to_be_bytes();
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_BLOCKS)?, height_key, block.encode());
+        batch.put_cf(self.cf(CF_BLOCK_HASHES)?, block_hash.0, height_key);
+        batch.put_cf(self.cf(CF_CERTIFICATES)?, height_key, certificate);
+        for receipt in &execution.receipts {
+            batch.put_cf(
+                self.cf(CF_TX_INDEX)?,
+                receipt.tx_hash.0,
+                encoding::encode(receipt),
+            );
+        }
+        for (address, account) in &execution.changed_accounts {
+            batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
+        }
+        for (key, page) in &execution.tree.new_pages {
+            batch.put_cf(self.cf(CF_TREE_PAGES)?, key.encode(), page);
+        }
+        for key in &execution.tree.stale_pages {
+            let mut stale_key = height_key.to_vec();
+            stale_key.extend_from_slice(&key.encode());
+            batch.put_cf(self.cf(CF_TREE_STALE)?, stale_key, []);
+        }
+        batch.put_cf(
+            self.cf(CF_TREE_ROOTS)?,
+            height_key,
+            encoding::encode(&execution.tree.root),
+        );
+        let oldest_version = self.prune_into(&mut batch, &meta, height)?;
+        let next_meta = ChainMeta {
+            latest_height: height,
+            latest_block_hash: block_hash,
+            oldest_version,
+            ..meta
+        };
+        batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&next_meta));
+        self.write_synced(batch)?;
+        *meta_slot = Some(next_meta);
+        drop(meta_slot);
+
+        let mut cache = self
+            .page_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for key in &execution.tree.stale_pages {
+            cache.remove(key);
+        }
+        Ok(())
+    }
+
+    /// Adds to `batch` the deletion of every tree version older than the retention window allows
+    /// once `height` is committed; returns the oldest version kept.
+    fn prune_into(
+        &self,
+        batch: &mut WriteBatch,
+        meta: &ChainMeta,
+        height: u64,
+    ) -> Result<u64, LedgerError> {
+        let oldest_kept = (height + 1)
+            .saturating_sub(self.config.retained_versions)
+            .max(meta.oldest_version);
+        if oldest_kept == meta.oldest_version {
+            return Ok(oldest_kept);
+        }
+        // A page made stale at version `s` was last live at `s - 1`; once `s - 1` is older than
+        // the oldest kept version, nothing can reach it.
+        let stale_cf = self.cf(CF_TREE_STALE)?;
+        for entry in self.db.iterator_cf(stale_cf, IteratorMode::Start) {
+            let (key, _) = entry?;
+            let stale_since = key
+                .get(..8)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| LedgerError::Corrupt {
+                    reason: "bad stale-page key".into(),
+                })?;
+            if stale_since > oldest_kept {
+                break;
+            }
+            batch.delete_cf(self.cf(CF_TREE_PAGES)?, &key[8..]);
+            batch.delete_cf(stale_cf, &key);
+        }
+        for version in meta.oldest_version..oldest_kept {
+            batch.delete_cf(self.cf(CF_TREE_ROOTS)?, version.to_be_bytes());
+        }
+        Ok(oldest_kept)
+    }
+
+    /// The latest state of `address` from the flat table (no proof).
+    pub fn account(&self, address: &Address) -> Result<Option<Account>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_ACCOUNTS)?, address.0)?
+            .map(|bytes| encoding::decode("account", &bytes))
+            .transpose()
+    }
+
+    /// The state of `address` at `height`, read through the tree, with its proof.
+    pub fn account_proof(
+        &self,
+        address: &Address,
+        height: u64,
+    ) -> Result<AccountProof, LedgerError> {
+        let root = self.tree_root(height)?;
+        let state_root = root.hash();
+        let proof = SparseMerkleTree::new(self).prove(root, &address.state_key())?;
+        let account = verify_account_proof(&state_root, address, &proof)?;
+        Ok(AccountProof {
+            address: *address,
+            height,
+            state_root,
+            account,
+            proof,
+        })
+    }
+
+    pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_BLOCKS)?, height.to_be_bytes())?
+            .map(|bytes| encoding::decode("stored block", &bytes))
+            .transpose()
+    }
+
+    pub fn block_height(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_BLOCK_HASHES)?, hash.0)?
+            .map(|bytes| {
+                <[u8; 8]>::try_from(bytes.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt {
+                        reason: "bad block height".into(),
+                    })
+            })
+            .transpose()
+    }
+
+    pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, LedgerError> {
+        match self.block_height(hash)? {
+            Some(height) => self.block(height),
+            None => Ok(None),
+        }
+    }
+
+    /// The commit certificate stored with the block at `height`.
+    pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_CERTIFICATES)?, height.to_be_bytes())?)
+    }
+
+    /// Where a committed transaction is, and what it did.
+    pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_TX_INDEX)?, tx_hash.0)?
+            .map(|bytes| encoding::decode("receipt", &bytes))
+            .transpose()
+    }
+
+    /// Every leaf of the state tree at `version` decoded as accounts, for audits and tests.
+    pub fn tree_accounts(&self, version: u64) -> Result<Vec<(Hash, Account)>, LedgerError> {
+        let root = self.tree_root(version)?;
+        SparseMerkleTree::new(self)
+            .leaves(root)?
+            .into_iter()
+            .map(|leaf| Ok((leaf.key, encoding::decode("account", &leaf.value)?)))
+            .collect()
+    }
+
+    /// Counts the stored tree pages (for size reports and pruning tests).
+    pub fn tree_page_count(&self) -> Result<usize, LedgerError> {
+        let mut count = 0;
+        for entry in self.db.iterator_cf(
+            self.cf(CF_TREE_PAGES)?,
+            IteratorMode::From(&[], Direction::Forward),
+        ) {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, LedgerError> {
+        cf(&self.db, name)
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), LedgerError> {
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        Ok(self.db.write_opt(batch, &options)?)
+    }
+}
+
+fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
+    db.cf_handle(name).ok_or_else(|| LedgerError::Corrupt {
+        reason: format!("column family {name} is missing"),
+    })
+}
+
+fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
+    meta.latest_height
+        .checked_add(1)
+        .ok_or_else(|| LedgerError::Corrupt {
+            reason: "height overflow".into(),
+        })
+}
+
+impl PageSource for LedgerStore {
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError> {
+        let cached = key.nibbles < self.config.cached_page_levels;
+        if cached {
+            let cache = self
+                .page_cache
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(node) = cache.get(key) {
+                return Ok(node.clone());
+            }
+        }
+        let bytes = self
+            .db
+            .get_pinned_cf(self.cf(CF_TREE_PAGES)?, key.encode())?;
+        let node = load_page(bytes.as_deref(), key, expected)?;
+        if cached {
+            let mut cache = self
+                .page_cache
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            if cache.len() >= PAGE_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(*key, node.clone());
+        }
+        Ok(node)
+    }
+}
+
+impl StateView for LedgerStore {
+    fn accounts(&self, addresses: &[Address]) -> Result<Vec<Option<Account>>, LedgerError> {
+        let cf = self.cf(CF_ACCOUNTS)?;
+        self.db
+            .batched_multi_get_cf(cf, addresses.iter().map(|address| &address.0[..]), false)
+            .into_iter()
+            .map(|result| {
+                result?
+                    .map(|bytes| encoding::decode("account", &bytes))
+                    .transpose()
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,127 @@
+//! The RocksDB store: reopening, lookups, historic proofs and pruning.
+
+use cairn_ledger::{
+    store::{verify_account_proof, StoreConfig},
+    testing::{
+        commit_next_block, open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID,
+    },
+    LedgerError,
+};
+
+fn config(retained_versions: u64) -> StoreConfig {
+    StoreConfig {
+        retained_versions,
+        ..StoreConfig::default()
+    }
+}
+
+#[test]
+fn reopening_resumes_at_the_last_committed_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hash, root) = {
+        let store = open_funded_store(dir.path(), config(100), 4, 1_000).unwrap();
+        for nonce in 0..3 {
+            let tx = transfer(&test_key(0), TEST_CHAIN_ID, nonce, test_address(1), 5, 1);
+            commit_next_block(&store, test_address(2), vec![tx]).unwrap();
+        }
+        (
+            store.meta().unwrap().latest_block_hash,
+            store.state_root(3).unwrap(),
+        )
+    };
+    let store = open_funded_store(dir.path(), config(100), 4, 1_000).unwrap();
+    let meta = store.meta().unwrap();
+    assert_eq!(meta.latest_height, 3);
+    assert_eq!(meta.latest_block_hash, hash);
+    assert_eq!(store.state_root(3).unwrap(), root);
+    let block = store.block(2).unwrap().unwrap();
+    assert_eq!(store.block_by_hash(&block.hash()).unwrap().unwrap(), block);
+    assert_eq!(store.certificate(2).unwrap().unwrap(), b"test-certificate");
+    let tx_hash = block.transactions[0].hash();
+    let receipt = store.receipt(&tx_hash).unwrap().unwrap();
+    assert_eq!((receipt.height, receipt.index, receipt.nonce), (2, 0, 1));
+
+    // The chain continues where it stopped.
+    let tx = transfer(&test_key(0), TEST_CHAIN_ID, 3, test_address(1), 5, 1);
+    let next = commit_next_block(&store, test_address(2), vec![tx]).unwrap();
+    assert_eq!(next.header.prev_hash, hash);
+}
+
+#[test]
+fn historic_proofs_show_each_height_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_funded_store(dir.path(), config(100), 4, 1_000).unwrap();
+    let newcomer = test_address(77);
+    for nonce in 0..5 {
+        let tx = transfer(&test_key(0), TEST_CHAIN_ID, nonce, newcomer, 10, 0);
+        commit_next_block(&store, test_address(2), vec![tx]).unwrap();
+    }
+    for height in 0..=5 {
+        let answer = store.account_proof(&newcomer, height).unwrap();
+        let verified = verify_account_proof(&answer.state_root, &newcomer, &answer.proof).unwrap();
+        assert_eq!(verified, answer.account);
+        let expected = (height > 0).then_some(height * 10);
+        assert_eq!(
+            answer.account.map(|account| account.balance),
+            expected,
+            "height {height}"
+        );
+        // The proof holds against its own height's root only.
+        if height > 0 {
+            let other_root = store.state_root(height - 1).unwrap();
+            assert!(verify_account_proof(&other_root, &newcomer, &answer.proof).is_err());
+        }
+    }
+    assert!(matches!(
+        store.account_proof(&newcomer, 6),
+        Err(LedgerError::HeightNotCommitted { .. })
+    ));
+}
+
+#[test]
+fn old_versions_are_pruned_beyond_the_retention_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_funded_store(dir.path(), config(3), 300, 1_000).unwrap();
+    let mut page_counts = Vec::new();
+    for nonce in 0..12u64 {
+        let txs = (0..40)
+            .map(|sender| {
+                transfer(
+                    &test_key(sender),
+                    TEST_CHAIN_ID,
+                    nonce,
+                    test_address(sender + 100),
+                    1,
+                    1,
+                )
+            })
+            .collect();
+        commit_next_block(&store, test_address(299), txs).unwrap();
+        page_counts.push(store.tree_page_count().unwrap());
+    }
+    let meta = store.meta().unwrap();
+    assert_eq!(meta.oldest_version, 10);
+    assert!(matches!(
+        store.account_proof(&test_address(1), 9),
+        Err(LedgerError::HeightPruned { .. })
+    ));
+    for height in 10..=12 {
+        // Every kept version is still whole.
+        assert_eq!(store.tree_accounts(height).unwrap().len(), 300);
+    }
+    // The page count stops growing once pruning keeps pace.
+    assert!(
+        page_counts[11] <= page_counts[6] + page_counts[6] / 4,
+        "{page_counts:?}"
+    );
+}
+
+#[test]
+fn genesis_is_committed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_funded_store(dir.path(), config(10), 2, 5).unwrap();
+    assert!(matches!(
+        store.commit_genesis(TEST_CHAIN_ID, cairn_ledger::Hash::ZERO, &[]),
+        Err(LedgerError::GenesisAlreadyCommitted)
+    ));
+}

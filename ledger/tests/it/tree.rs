@@ -1,0 +1,161 @@
+//! The state tree against its naive reference, and its proofs.
+
+use std::collections::BTreeMap;
+
+use cairn_ledger::{
+    hash::Hash,
+    tree::{reference_root, ChildRef, LeafNode, MemoryPages, ProofTerminal, SparseMerkleTree},
+};
+use proptest::prelude::*;
+
+fn key(seed: u16) -> Hash {
+    Hash::digest(&seed.to_le_bytes())
+}
+
+fn reference(model: &BTreeMap<Hash, Vec<u8>>) -> Hash {
+    let leaves: Vec<LeafNode> = model
+        .iter()
+        .map(|(key, value)| LeafNode {
+            key: *key,
+            value: value.clone(),
+        })
+        .collect();
+    reference_root(&leaves)
+}
+
+/// A batch: (key seed, value or removal).
+fn batches() -> impl Strategy<Value = Vec<Vec<(u16, Option<u8>)>>> {
+    // Seeds from a small range so batches hit existing keys, and removals happen.
+    let change = (0u16..600, prop::option::weighted(0.8, any::<u8>()));
+    prop::collection::vec(prop::collection::vec(change, 0..300), 1..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn root_matches_reference_and_proofs_verify(batches in batches()) {
+        let mut pages = MemoryPages::default();
+        let mut root = ChildRef::Empty;
+        let mut model = BTreeMap::new();
+        let mut history = Vec::new();
+        for (version, batch) in batches.iter().enumerate() {
+            let changes: Vec<_> = batch
+                .iter()
+                .map(|(seed, value)| (key(*seed), value.map(|byte| vec![byte; 1 + usize::from(byte % 40)])))
+                .collect();
+            for (key, value) in &changes {
+                match value {
+                    Some(value) => { model.insert(*key, value.clone()); }
+                    None => { model.remove(key); }
+                }
+            }
+            let update = SparseMerkleTree::new(&pages).apply(root.clone(), version as u64 + 1, changes)?;
+            pages.commit(&update);
+            root = update.root.clone();
+            prop_assert_eq!(root.hash(), reference(&model));
+            history.push((root.clone(), model.clone()));
+        }
+        let tree = SparseMerkleTree::new(&pages);
+        // Every version stays provable: present keys prove their value, absent keys their absence.
+        for (root, model) in &history {
+            let leaves = tree.leaves(root.clone())?;
+            prop_assert_eq!(leaves.len(), model.len());
+            for seed in (0u16..600).step_by(7) {
+                let key = key(seed);
+                let proof = tree.prove(root.clone(), &key)?;
+                let shown = proof.verify(&root.hash(), &key)?;
+                prop_assert_eq!(shown, model.get(&key).map(Vec::as_slice));
+            }
+        }
+    }
+
+    #[test]
+    fn tampered_proofs_fail(seeds in prop::collection::btree_set(0u16..2000, 2..200), probe in 0u16..2000, flip in any::<prop::sample::Index>()) {
+        let pages = MemoryPages::default();
+        let changes = seeds.iter().map(|seed| (key(*seed), Some(seed.to_le_bytes().to_vec()))).collect();
+        let update = SparseMerkleTree::new(&pages).apply(ChildRef::Empty, 1, changes)?;
+        let mut pages = pages;
+        pages.commit(&update);
+        let root = update.root_hash();
+        let probe_key = key(probe);
+        let proof = SparseMerkleTree::new(&pages).prove(update.root.clone(), &probe_key)?;
+        prop_assert!(proof.verify(&root, &probe_key).is_ok());
+
+        // Flip one bit anywhere in the proof: it must no longer verify, or verify to the same answer
+        // (impossible for a hash flip, so it must fail).
+        let mut bytes = borsh::to_vec(&proof).unwrap();
+        let bit = flip.index(bytes.len() * 8);
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(tampered) = borsh::from_slice::<cairn_ledger::Proof>(&bytes) {
+            prop_assert!(tampered.verify(&root, &probe_key).is_err() || tampered == proof);
+        }
+        // A proof for one key is never a proof for another with a different answer.
+        let other = key(probe.wrapping_add(1));
+        if let Ok(answer) = proof.verify(&root, &other) {
+            let real = SparseMerkleTree::new(&pages).prove(update.root.clone(), &other)?;
+            prop_assert_eq!(answer, real.verify(&root, &other)?);
+        }
+    }
+}
+
+#[test]
+fn absence_is_proved_by_empty_or_by_another_leaf() {
+    let pages = MemoryPages::default();
+    let update = SparseMerkleTree::new(&pages)
+        .apply(
+            ChildRef::Empty,
+            1,
+            (1..=6).map(|seed| (key(seed), Some(vec![1]))).collect(),
+        )
+        .unwrap();
+    let mut pages = pages;
+    pages.commit(&update);
+    let tree = SparseMerkleTree::new(&pages);
+    let mut saw_leaf = false;
+    let mut saw_empty = false;
+    for seed in 7..200 {
+        let proof = tree.prove(update.root.clone(), &key(seed)).unwrap();
+        assert_eq!(proof.verify(&update.root_hash(), &key(seed)).unwrap(), None);
+        match proof.terminal {
+            ProofTerminal::Leaf(_) => saw_leaf = true,
+            ProofTerminal::Empty => saw_empty = true,
+        }
+    }
+    assert!(saw_leaf && saw_empty);
+}
+
+#[test]
+fn removing_every_key_empties_the_tree_and_rewriting_changes_nothing() {
+    let pages = MemoryPages::default();
+    let changes: Vec<_> = (0..1000u16)
+        .map(|seed| (key(seed), Some(vec![7])))
+        .collect();
+    let first = SparseMerkleTree::new(&pages)
+        .apply(ChildRef::Empty, 1, changes.clone())
+        .unwrap();
+    let mut pages = pages;
+    pages.commit(&first);
+
+    let same = SparseMerkleTree::new(&pages)
+        .apply(first.root.clone(), 2, changes)
+        .unwrap();
+    assert_eq!(same.root, first.root);
+    assert!(same.new_pages.is_empty() && same.stale_pages.is_empty());
+
+    let removals = (0..1000u16).map(|seed| (key(seed), None)).collect();
+    let emptied = SparseMerkleTree::new(&pages)
+        .apply(first.root.clone(), 3, removals)
+        .unwrap();
+    assert_eq!(emptied.root, ChildRef::Empty);
+    assert_eq!(emptied.root_hash(), Hash::ZERO);
+    assert_eq!(emptied.stale_pages.len(), first.new_pages.len());
+}
+
+#[test]
+fn oversized_values_are_refused() {
+    let pages = MemoryPages::default();
+    let result =
+        SparseMerkleTree::new(&pages).apply(ChildRef::Empty, 1, vec![(key(1), Some(vec![0; 256]))]);
+    assert!(result.is_err());
+}
