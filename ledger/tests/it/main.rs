@@ -8,3 +8,4 @@ mod encoding;
 mod execution;
 mod store;
 mod tree;
+mod vectors;
