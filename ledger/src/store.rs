@@ -9,7 +9,7 @@
 //! | `certificates` | height (u64 BE) | the block's commit certificate, as consensus encodes it |
 //! | `accounts` | address | the latest [`Account`]: the flat table reads use, never the tree |
 //! | `tree_pages` | [`PageKey`] | a page of the state tree |
-//! | `tree_stale` | version (u64 BE) ‖ [`PageKey`] | nothing: the page stopped being live at that version |
+//! | `tree_stale` | version (u64 BE) | the [`PageKey`]s no longer live from that version on, each behind a u8 length |
 //! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
 //! | `meta` | `"chain"` | [`ChainMeta`]: chain id, genesis hash, latest height and block hash, oldest kept version |
 //!
@@ -392,10 +392,17 @@ impl LedgerStore {
         for (key, page) in &execution.tree.new_pages {
             batch.put_cf(self.cf(CF_TREE_PAGES)?, key.encode(), page);
         }
-        for key in &execution.tree.stale_pages {
-            let mut stale_key = height_key.to_vec();
-            stale_key.extend_from_slice(&key.encode());
-            batch.put_cf(self.cf(CF_TREE_STALE)?, stale_key, []);
+        if !execution.tree.stale_pages.is_empty() {
+            // One record per version, not one per page: a block makes thousands of pages stale,
+            // and every record is a memtable insert on the commit path.
+            let mut stale = Vec::with_capacity(execution.tree.stale_pages.len() * 16);
+            for key in &execution.tree.stale_pages {
+                let encoded = key.encode();
+                // A page key is at most 9 + 32 bytes.
+                stale.push(encoded.len() as u8);
+                stale.extend_from_slice(&encoded);
+            }
+            batch.put_cf(self.cf(CF_TREE_STALE)?, height_key, stale);
         }
         batch.put_cf(
             self.cf(CF_TREE_ROOTS)?,
@@ -441,19 +448,23 @@ impl LedgerStore {
         // A page made stale at version `s` was last live at `s - 1`; once `s - 1` is older than
         // the oldest kept version, nothing can reach it.
         let stale_cf = self.cf(CF_TREE_STALE)?;
+        let corrupt = || LedgerError::Corrupt {
+            reason: "bad stale-page record".into(),
+        };
         for entry in self.db.iterator_cf(stale_cf, IteratorMode::Start) {
-            let (key, _) = entry?;
-            let stale_since = key
-                .get(..8)
-                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+            let (key, pages) = entry?;
+            let stale_since = <[u8; 8]>::try_from(&key[..])
                 .map(u64::from_be_bytes)
-                .ok_or_else(|| LedgerError::Corrupt {
-                    reason: "bad stale-page key".into(),
-                })?;
+                .map_err(|_| corrupt())?;
             if stale_since > oldest_kept {
                 break;
             }
-            batch.delete_cf(self.cf(CF_TREE_PAGES)?, &key[8..]);
+            let mut rest = &pages[..];
+            while let Some((&len, tail)) = rest.split_first() {
+                let page_key = tail.get(..usize::from(len)).ok_or_else(corrupt)?;
+                batch.delete_cf(self.cf(CF_TREE_PAGES)?, page_key);
+                rest = &tail[usize::from(len)..];
+            }
             batch.delete_cf(stale_cf, &key);
         }
         for version in meta.oldest_version..oldest_kept {

@@ -10,19 +10,27 @@ use cairn_ledger::{
 fn documented_vector() -> HashMap<String, String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/encoding.md");
     let text = std::fs::read_to_string(path).unwrap();
-    let section = text.split("## Test vector").nth(1).expect("docs/encoding.md has a test vector");
+    let section = text
+        .split("## Test vector")
+        .nth(1)
+        .expect("docs/encoding.md has a test vector");
     section
         .lines()
         .filter_map(|line| {
             let line = line.strip_prefix("- ")?;
             let (name, value) = line.split_once(": `")?;
-            Some((name.trim().to_string(), value.strip_suffix('`')?.to_string()))
+            Some((
+                name.trim().to_string(),
+                value.strip_suffix('`')?.to_string(),
+            ))
         })
         .collect()
 }
 
 fn hex_field(vector: &HashMap<String, String>, name: &str) -> Vec<u8> {
-    let value = vector.get(name).unwrap_or_else(|| panic!("vector field {name:?} is missing"));
+    let value = vector
+        .get(name)
+        .unwrap_or_else(|| panic!("vector field {name:?} is missing"));
     hex::decode(value.trim_start_matches("0x")).unwrap()
 }
 
