@@ -26,8 +26,8 @@ use std::{
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch,
-    WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
+    Options, WriteBatch, WriteOptions, DB,
 };
 
 use crate::{
@@ -76,6 +76,9 @@ pub struct StoreConfig {
     /// Pages whose root is fewer than this many nibbles deep are kept decoded in memory.
     /// Four levels hold 4,369 pages: about ten megabytes when they are full.
     pub cached_page_levels: u8,
+    /// RocksDB's block cache, shared by all column families: it keeps the hot pages and accounts
+    /// below the decoded levels in memory.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for StoreConfig {
@@ -83,6 +86,7 @@ impl Default for StoreConfig {
         StoreConfig {
             retained_versions: 100_000,
             cached_page_levels: 4,
+            block_cache_bytes: 256 << 20,
         }
     }
 }
@@ -143,9 +147,14 @@ impl LedgerStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let families = ALL_CFS
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cache = Cache::new_lru_cache(config.block_cache_bytes);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        let families = ALL_CFS.iter().map(|name| {
+            let mut family = Options::default();
+            family.set_block_based_table_factory(&table);
+            ColumnFamilyDescriptor::new(*name, family)
+        });
         let db = DB::open_cf_descriptors(&options, path, families)?;
         let meta = match db.get_cf(cf(&db, CF_META)?, META_CHAIN)? {
             Some(bytes) => Some(encoding::decode::<ChainMeta>("chain metadata", &bytes)?),

@@ -142,7 +142,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         let root = self.update(Node::from_ref(base), 0, &deduped, version, &mut writes)?;
         let root = match root {
             Node::Empty => ChildRef::Empty,
-            Node::Leaf(leaf) => ChildRef::Leaf(leaf),
+            Node::Leaf(leaf, _) => ChildRef::Leaf(leaf),
             Node::Stored { hash, version } => ChildRef::Page { hash, version },
             Node::Internal { .. } => {
                 return Err(LedgerError::Corrupt {
@@ -201,7 +201,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     .collect();
                 self.build(depth, &leaves, version, writes)
             }
-            Node::Leaf(existing) => {
+            Node::Leaf(existing, _) => {
                 let mut leaves = Vec::with_capacity(changes.len() + 1);
                 let mut existing = Some(existing);
                 for (key, value) in changes {
@@ -270,7 +270,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     ) -> Result<Node, LedgerError> {
         match leaves {
             [] => Ok(Node::Empty),
-            [leaf] => Ok(Node::Leaf(leaf.clone())),
+            [leaf] => Ok(Node::leaf(leaf.clone())),
             [first, ..] => {
                 if depth >= KEY_BITS {
                     return Err(LedgerError::Corrupt {
@@ -299,8 +299,8 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     ) -> Result<Node, LedgerError> {
         let node = match (left, right) {
             (Node::Empty, Node::Empty) => return Ok(Node::Empty),
-            (Node::Empty, Node::Leaf(leaf)) | (Node::Leaf(leaf), Node::Empty) => {
-                return Ok(Node::Leaf(leaf))
+            (Node::Empty, leaf @ Node::Leaf(..)) | (leaf @ Node::Leaf(..), Node::Empty) => {
+                return Ok(leaf)
             }
             (left, right) => Node::Internal {
                 hash: internal_hash(&left.hash(), &right.hash()),
@@ -329,7 +329,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                         terminal: ProofTerminal::Empty,
                     })
                 }
-                Node::Leaf(leaf) => {
+                Node::Leaf(leaf, _) => {
                     return Ok(Proof {
                         siblings,
                         terminal: ProofTerminal::Leaf(leaf),
@@ -370,7 +370,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     ) -> Result<(), LedgerError> {
         match node {
             Node::Empty => Ok(()),
-            Node::Leaf(leaf) => {
+            Node::Leaf(leaf, _) => {
                 out.push(leaf);
                 Ok(())
             }

@@ -1,11 +1,14 @@
 //! Tree nodes, their hashes, and the page format nodes are stored in.
 //!
 //! A page holds four levels of the binary tree below a node at a depth that is a multiple of four
-//! (one nibble of the key). Inside a page only leaves, empty slots and references to the pages one
-//! nibble deeper are stored; the hashes of the page's inner nodes are recomputed when it is read (at
-//! most 15 hashes), which keeps pages small: a path from the root to a leaf at depth 20 is five page
-//! reads, and updating one account rewrites a few hundred bytes per level instead of one record
-//! per bit.
+//! (one nibble of the key): its inner nodes and leaves, each with its hash, and references to the
+//! pages one nibble deeper at its bottom. Storing the hashes makes reading a page a parse, with no
+//! hashing: an update then hashes only the nodes it changes. A path from the root to a leaf at depth
+//! 20 is five page reads, and updating one account rewrites one small page per nibble of depth
+//! instead of one record per bit.
+//!
+//! Reading a page checks its structure and that its root hashes to what its parent says; the bytes
+//! themselves are guarded by RocksDB's block checksums.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -133,7 +136,8 @@ impl PageKey {
 #[derive(Clone, Debug)]
 pub enum Node {
     Empty,
-    Leaf(LeafNode),
+    /// A leaf with its hash, computed once when the leaf is made or stored with it.
+    Leaf(LeafNode, Hash),
     /// An inner node inside a page that is loaded (or being built).
     Internal {
         hash: Hash,
@@ -150,17 +154,21 @@ impl Node {
     pub fn hash(&self) -> Hash {
         match self {
             Node::Empty => Hash::ZERO,
-            Node::Leaf(leaf) => leaf.hash(),
-            Node::Internal { hash, .. } | Node::Stored { hash, .. } => *hash,
+            Node::Leaf(_, hash) | Node::Internal { hash, .. } | Node::Stored { hash, .. } => *hash,
         }
     }
 
     pub fn from_ref(child: ChildRef) -> Node {
         match child {
             ChildRef::Empty => Node::Empty,
-            ChildRef::Leaf(leaf) => Node::Leaf(leaf),
+            ChildRef::Leaf(leaf) => Node::leaf(leaf),
             ChildRef::Page { hash, version } => Node::Stored { hash, version },
         }
+    }
+
+    pub fn leaf(leaf: LeafNode) -> Node {
+        let hash = leaf.hash();
+        Node::Leaf(leaf, hash)
     }
 }
 
@@ -170,22 +178,25 @@ const TAG_INTERNAL: u8 = 2;
 const TAG_PAGE: u8 = 3;
 
 /// Serialises the page rooted at `root` (an inner node at a page boundary), preorder: a tag byte
-/// per node, then a leaf's key, value length (one byte) and value, or a child page's hash and version (big-endian).
+/// per node, then an inner node's hash; a leaf's key, hash, value length (one byte) and value; or a
+/// child page's hash and version (big-endian).
 pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
     fn write(node: &Node, relative_depth: usize, out: &mut Vec<u8>) -> Result<(), LedgerError> {
         match node {
             Node::Empty => out.push(TAG_EMPTY),
-            Node::Leaf(leaf) => {
+            Node::Leaf(leaf, hash) => {
                 out.push(TAG_LEAF);
                 out.extend_from_slice(&leaf.key.0);
+                out.extend_from_slice(&hash.0);
                 let len = u8::try_from(leaf.value.len()).map_err(|_| LedgerError::Corrupt {
                     reason: format!("leaf value of {} bytes", leaf.value.len()),
                 })?;
                 out.push(len);
                 out.extend_from_slice(&leaf.value);
             }
-            Node::Internal { children, .. } if relative_depth < PAGE_LEVELS => {
+            Node::Internal { hash, children } if relative_depth < PAGE_LEVELS => {
                 out.push(TAG_INTERNAL);
+                out.extend_from_slice(&hash.0);
                 write(&children[0], relative_depth + 1, out)?;
                 write(&children[1], relative_depth + 1, out)?;
             }
@@ -214,8 +225,8 @@ pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
     Ok(out)
 }
 
-/// Reads a page back, recomputing its inner hashes, and checks it hashes to `expected`: a page that
-/// does not is corrupt, whatever the reason.
+/// Reads a page back and checks its root carries the hash its parent expects: a page that does not
+/// is corrupt, whatever the reason.
 pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
     struct Reader<'a> {
         bytes: &'a [u8],
@@ -245,24 +256,25 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
                 TAG_EMPTY if relative_depth > 0 => Ok(Node::Empty),
                 TAG_LEAF if relative_depth > 0 => {
                     let key = self.hash()?;
+                    let hash = self.hash()?;
                     let len = usize::from(self.take(1)?[0]);
                     let value = self.take(len)?.to_vec();
-                    Ok(Node::Leaf(LeafNode { key, value }))
+                    Ok(Node::Leaf(LeafNode { key, value }, hash))
                 }
                 TAG_INTERNAL if relative_depth < PAGE_LEVELS => {
+                    let hash = self.hash()?;
                     let left = self.node(relative_depth + 1)?;
                     let right = self.node(relative_depth + 1)?;
                     // One leaf or none below an inner node would have been stored higher up.
                     let collapsible = matches!(
                         (&left, &right),
-                        (Node::Empty, Node::Empty | Node::Leaf(_)) | (Node::Leaf(_), Node::Empty)
+                        (Node::Empty, Node::Empty | Node::Leaf(..)) | (Node::Leaf(..), Node::Empty)
                     );
                     if collapsible {
                         return Err(LedgerError::Corrupt {
                             reason: "page holds a non-canonical inner node".into(),
                         });
                     }
-                    let hash = internal_hash(&left.hash(), &right.hash());
                     Ok(Node::Internal {
                         hash,
                         children: Box::new([left, right]),
