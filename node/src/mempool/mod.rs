@@ -276,12 +276,7 @@ impl Mempool {
     /// account through `view`. Returns the transaction's hash.
     pub fn admit(&mut self, bytes: &[u8], view: &impl StateView) -> Result<Hash, MempoolError> {
         let candidate = self.candidate_from_bytes(bytes)?;
-        Self::verify_one(&candidate)?;
-        let account = Self::read_accounts(view, &[candidate.tx.tx.sender()])?
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        self.insert(candidate, account)
+        self.admit_candidate(candidate, view)
     }
 
     /// Admits a decoded transaction, as [`Mempool::admit`] does bytes.
@@ -291,6 +286,15 @@ impl Mempool {
         view: &impl StateView,
     ) -> Result<Hash, MempoolError> {
         let candidate = self.candidate(tx)?;
+        self.admit_candidate(candidate, view)
+    }
+
+    /// The checks after decoding, shared by the single-transaction admissions.
+    fn admit_candidate(
+        &mut self,
+        candidate: Candidate,
+        view: &impl StateView,
+    ) -> Result<Hash, MempoolError> {
         Self::verify_one(&candidate)?;
         let account = Self::read_accounts(view, &[candidate.tx.tx.sender()])?
             .into_iter()
