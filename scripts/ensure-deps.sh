@@ -5,9 +5,12 @@
 set -euo pipefail
 
 missing=()
-if ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null \
-   && ! compgen -G "/usr/lib/x86_64-linux-gnu/libclang*.so*" >/dev/null \
-   && ! compgen -G "/usr/lib/aarch64-linux-gnu/libclang*.so*" >/dev/null; then
+# bindgen needs libclang and clang's own headers; on Debian both come with libclang-dev.
+if command -v dpkg-query >/dev/null 2>&1; then
+  if ! dpkg-query -W -f='${Status}' libclang-dev 2>/dev/null | grep -q "install ok installed"; then
+    missing+=(libclang-dev)
+  fi
+elif ! compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null; then
   missing+=(libclang-dev)
 fi
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
