@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Cairn's whole test suite on a machine that has only the Rust toolchain: installs what the
-# build needs, then builds and runs every test of every crate (unit, property, simulation,
-# crash-consistency and end-to-end tests). Extra arguments go to `cargo test`.
+# build needs, then builds and runs every test of every crate (unit, property, simulation and
+# crash-consistency tests). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
