@@ -52,17 +52,18 @@ fn tx(from: u64, nonce: u64, amount: u64, fee: u64) -> SignedTransaction {
     )
 }
 
+/// Proposes `transactions` as the next block, as this node's proposer.
+fn propose(
+    store: &LedgerStore,
+    transactions: Vec<SignedTransaction>,
+    policy: SignaturePolicy<'_>,
+) -> Result<(cairn_ledger::Block, cairn_ledger::BlockExecution), LedgerError> {
+    store.propose_block(0, test_address(PROPOSER), Hash::ZERO, transactions, policy)
+}
+
 /// Proposes `transactions` as the next block, commits it, and tells the pool, as the node does.
 fn commit(store: &LedgerStore, pool: &mut Mempool, transactions: Vec<SignedTransaction>) {
-    let (block, execution) = store
-        .propose_block(
-            0,
-            test_address(PROPOSER),
-            Hash::ZERO,
-            transactions,
-            SignaturePolicy::VerifyAll,
-        )
-        .unwrap();
+    let (block, execution) = propose(store, transactions, SignaturePolicy::VerifyAll).unwrap();
     store
         .commit_block(&block, &execution, b"test-certificate")
         .unwrap();
@@ -248,15 +249,7 @@ fn select_orders_by_fee_across_senders_and_by_nonce_within_one() {
             (test_address(0), 1),
         ]
     );
-    store
-        .propose_block(
-            0,
-            test_address(PROPOSER),
-            Hash::ZERO,
-            selected,
-            SignaturePolicy::VerifyAll,
-        )
-        .unwrap();
+    propose(&store, selected, SignaturePolicy::VerifyAll).unwrap();
 }
 
 #[test]
@@ -538,15 +531,12 @@ fn blocks_skip_the_signatures_the_pool_checked() {
         asked.lock().unwrap().push(*hash);
         verified.contains(hash)
     };
-    let (block, _) = store
-        .propose_block(
-            0,
-            test_address(PROPOSER),
-            Hash::ZERO,
-            transactions.clone(),
-            SignaturePolicy::SkipVerified(&skip),
-        )
-        .unwrap();
+    let (block, _) = propose(
+        &store,
+        transactions.clone(),
+        SignaturePolicy::SkipVerified(&skip),
+    )
+    .unwrap();
     let skipped = asked
         .lock()
         .unwrap()
@@ -566,15 +556,12 @@ fn blocks_skip_the_signatures_the_pool_checked() {
     // A forgery the pool never saw is still caught.
     let mut forged = unseen.clone();
     forged.signature.0[0] ^= 1;
-    let error = store
-        .propose_block(
-            0,
-            test_address(PROPOSER),
-            Hash::ZERO,
-            vec![forged],
-            SignaturePolicy::SkipVerified(&|hash| pool.was_verified(hash)),
-        )
-        .unwrap_err();
+    let error = propose(
+        &store,
+        vec![forged],
+        SignaturePolicy::SkipVerified(&|hash| pool.was_verified(hash)),
+    )
+    .unwrap_err();
     assert!(matches!(
         error,
         LedgerError::InvalidTransaction {
@@ -658,15 +645,7 @@ fn check_invariants(
     }
     assert!(bytes <= pool.bytes());
     if !selected.is_empty() {
-        store
-            .propose_block(
-                0,
-                test_address(PROPOSER),
-                Hash::ZERO,
-                selected,
-                SignaturePolicy::VerifyAll,
-            )
-            .unwrap();
+        propose(store, selected, SignaturePolicy::VerifyAll).unwrap();
     }
 }
 
