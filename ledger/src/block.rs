@@ -13,6 +13,12 @@ use crate::{
 /// Largest encoded block a node accepts: room for about 20,000 transfers.
 pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most pieces of evidence one block carries.
+pub const MAX_BLOCK_EVIDENCE: usize = 16;
+
+/// Largest piece of evidence: two signed consensus messages fit in well under this.
+pub const MAX_EVIDENCE_BYTES: usize = 1024;
+
 /// What the chain commits to for each block; its hash is the block's identity.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BlockHeader {
@@ -25,6 +31,8 @@ pub struct BlockHeader {
     pub prev_hash: Hash,
     /// Merkle root (see [`merkle_root`]) over the hashes of the block's transactions in order.
     pub tx_root: Hash,
+    /// Merkle root over the SHA-256 hashes of the block's evidence, in order.
+    pub evidence_root: Hash,
     /// Root of the state tree after this block's transactions.
     pub state_root: Hash,
     /// Hash of the validator set that decides this block.
@@ -39,11 +47,14 @@ impl BlockHeader {
     }
 }
 
-/// A header and the transactions it commits to.
+/// A header and the transactions and evidence it commits to.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Block {
     pub header: BlockHeader,
     pub transactions: Vec<SignedTransaction>,
+    /// Proofs of validator misbehaviour, opaque to the ledger: the consensus layer defines and
+    /// checks their contents; the ledger bounds them, commits to them and refuses repeats.
+    pub evidence: Vec<Vec<u8>>,
 }
 
 impl Block {
@@ -58,6 +69,12 @@ impl Block {
     /// The transactions root a header must carry for these transactions.
     pub fn compute_tx_root(transactions: &[SignedTransaction]) -> Hash {
         let hashes: Vec<Hash> = transactions.iter().map(SignedTransaction::hash).collect();
+        merkle_root(&hashes)
+    }
+
+    /// The evidence root a header must carry for this evidence.
+    pub fn compute_evidence_root(evidence: &[Vec<u8>]) -> Hash {
+        let hashes: Vec<Hash> = evidence.iter().map(|bytes| Hash::digest(bytes)).collect();
         merkle_root(&hashes)
     }
 

@@ -34,7 +34,7 @@ use rocksdb::{
 use crate::{
     account::Account,
     address::Address,
-    block::{Block, BlockHeader, Receipt},
+    block::{Block, BlockHeader, Receipt, MAX_BLOCK_EVIDENCE, MAX_EVIDENCE_BYTES},
     encoding,
     error::LedgerError,
     execute::{BlockExecution, Executor, SignaturePolicy, StateView},
@@ -52,7 +52,8 @@ const CF_TREE_PAGES: &str = "tree_pages";
 const CF_TREE_STALE: &str = "tree_stale";
 const CF_TREE_ROOTS: &str = "tree_roots";
 const CF_META: &str = "meta";
-const ALL_CFS: [&str; 9] = [
+const CF_EVIDENCE: &str = "evidence";
+const ALL_CFS: [&str; 10] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_TX_INDEX,
@@ -62,6 +63,7 @@ const ALL_CFS: [&str; 9] = [
     CF_TREE_STALE,
     CF_TREE_ROOTS,
     CF_META,
+    CF_EVIDENCE,
 ];
 const META_CHAIN: &[u8] = b"chain";
 
@@ -289,8 +291,30 @@ impl LedgerStore {
         transactions: Vec<SignedTransaction>,
         policy: SignaturePolicy<'_>,
     ) -> Result<(Block, BlockExecution), LedgerError> {
+        self.propose_block_with_evidence(
+            time_ms,
+            proposer,
+            validator_set_hash,
+            transactions,
+            Vec::new(),
+            policy,
+        )
+    }
+
+    /// [`LedgerStore::propose_block`], carrying `evidence` as well (checked for size, repeats
+    /// and bounds as [`LedgerStore::execute_block`] checks it).
+    pub fn propose_block_with_evidence(
+        &self,
+        time_ms: u64,
+        proposer: Address,
+        validator_set_hash: Hash,
+        transactions: Vec<SignedTransaction>,
+        evidence: Vec<Vec<u8>>,
+        policy: SignaturePolicy<'_>,
+    ) -> Result<(Block, BlockExecution), LedgerError> {
         let meta = self.require_meta()?;
         let height = next_height(&meta)?;
+        self.check_evidence(height, &evidence)?;
         let execution = self
             .executor(&meta)?
             .execute(height, &proposer, &transactions, policy)?;
@@ -300,6 +324,7 @@ impl LedgerStore {
             time_ms,
             prev_hash: meta.latest_block_hash,
             tx_root: Block::compute_tx_root(&transactions),
+            evidence_root: Block::compute_evidence_root(&evidence),
             state_root: execution.state_root(),
             validator_set_hash,
             proposer,
@@ -308,9 +333,54 @@ impl LedgerStore {
             Block {
                 header,
                 transactions,
+                evidence,
             },
             execution,
         ))
+    }
+
+    /// Evidence bounds: how many, how large, no repeats within the block or of committed evidence.
+    fn check_evidence(&self, height: u64, evidence: &[Vec<u8>]) -> Result<(), LedgerError> {
+        let invalid = |reason: String| LedgerError::InvalidBlock { height, reason };
+        if evidence.len() > MAX_BLOCK_EVIDENCE {
+            return Err(invalid(format!(
+                "{} pieces of evidence, at most {MAX_BLOCK_EVIDENCE}",
+                evidence.len()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (index, bytes) in evidence.iter().enumerate() {
+            if bytes.len() > MAX_EVIDENCE_BYTES {
+                return Err(invalid(format!(
+                    "evidence {index} is {} bytes, at most {MAX_EVIDENCE_BYTES}",
+                    bytes.len()
+                )));
+            }
+            let hash = Hash::digest(bytes);
+            if !seen.insert(hash) {
+                return Err(invalid(format!("evidence {index} appears twice")));
+            }
+            if let Some(committed) = self.evidence_height(&hash)? {
+                return Err(invalid(format!(
+                    "evidence {index} was committed already at height {committed}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The height whose block carried the evidence with this hash (SHA-256 of its bytes).
+    pub fn evidence_height(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_EVIDENCE)?, hash.0)?
+            .map(|bytes| {
+                <[u8; 8]>::try_from(&bytes[..])
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt {
+                        reason: "bad evidence index record".into(),
+                    })
+            })
+            .transpose()
     }
 
     /// Checks that `block` is a valid next block and executes it; commits nothing.
@@ -344,6 +414,10 @@ impl LedgerStore {
                 header.prev_hash, meta.latest_block_hash
             )));
         }
+        if Block::compute_evidence_root(&block.evidence) != header.evidence_root {
+            return Err(invalid("evidence root does not match the evidence".into()));
+        }
+        self.check_evidence(height, &block.evidence)?;
         let execution =
             self.executor(&meta)?
                 .execute(height, &header.proposer, &block.transactions, policy)?;
@@ -392,6 +466,9 @@ impl LedgerStore {
         batch.put_cf(self.cf(CF_BLOCKS)?, height_key, block.encode());
         batch.put_cf(self.cf(CF_BLOCK_HASHES)?, block_hash.0, height_key);
         batch.put_cf(self.cf(CF_CERTIFICATES)?, height_key, certificate);
+        for bytes in &block.evidence {
+            batch.put_cf(self.cf(CF_EVIDENCE)?, Hash::digest(bytes).0, height_key);
+        }
         for receipt in &execution.receipts {
             batch.put_cf(
                 self.cf(CF_TX_INDEX)?,

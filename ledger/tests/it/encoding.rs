@@ -60,11 +60,13 @@ proptest! {
                 time_ms,
                 prev_hash: Hash::digest(b"prev"),
                 tx_root: Block::compute_tx_root(&txs),
+                evidence_root: Block::compute_evidence_root(&[b"evidence".to_vec()]),
                 state_root: Hash::digest(b"state"),
                 validator_set_hash: Hash::digest(b"validators"),
                 proposer: test_address(1),
             },
             transactions: txs,
+            evidence: vec![b"evidence".to_vec()],
         };
         let bytes = block.encode();
         prop_assert_eq!(Block::decode(&bytes)?, block);

@@ -5,6 +5,7 @@
 
 mod crash;
 mod encoding;
+mod evidence;
 mod execution;
 mod store;
 mod tree;
