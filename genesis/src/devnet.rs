@@ -150,7 +150,8 @@ pub fn derive_key(seed: &[u8; 32], role: &[u8], index: usize) -> SecretKey {
     SecretKey::from_seed(digest.0)
 }
 
-fn random_seed() -> Result<[u8; 32], GenesisError> {
+/// 32 bytes from the operating system's random source.
+pub fn random_seed() -> Result<[u8; 32], GenesisError> {
     let mut seed = [0u8; 32];
     File::open("/dev/urandom")
         .and_then(|mut source| source.read_exact(&mut seed))
@@ -190,13 +191,7 @@ pub fn write(dir: &Path, devnet: &Devnet) -> Result<(), GenesisError> {
             .map_or_else(|| format!("validator-{index}"), |v| v.name.clone());
         let key_dir = dir.join("validators").join(index.to_string());
         create_dir(&key_dir)?;
-        let file = ValidatorKeyFile {
-            name,
-            public_key: key.public_key().to_string(),
-            address: Address::from_public_key(&key.public_key()).to_string(),
-            secret_key: secret_hex(key),
-        };
-        write_new(&key_dir.join("validator_key.json"), &to_json(&file), 0o600)?;
+        write_validator_key(&key_dir.join("validator_key.json"), &name, key)?;
     }
 
     let accounts: Vec<AccountKeyEntry> = devnet
@@ -208,6 +203,17 @@ pub fn write(dir: &Path, devnet: &Devnet) -> Result<(), GenesisError> {
         })
         .collect();
     write_new(&dir.join("accounts.json"), &to_json(&accounts), 0o600)
+}
+
+/// Writes one `validator_key.json` (mode 0600); an existing file is an error.
+pub fn write_validator_key(path: &Path, name: &str, key: &SecretKey) -> Result<(), GenesisError> {
+    let file = ValidatorKeyFile {
+        name: name.into(),
+        public_key: key.public_key().to_string(),
+        address: Address::from_public_key(&key.public_key()).to_string(),
+        secret_key: secret_hex(key),
+    };
+    write_new(path, &to_json(&file), 0o600)
 }
 
 /// Reads a `validator_key.json`, checking that its secret key matches its public key.
