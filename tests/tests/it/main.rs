@@ -1,0 +1,3 @@
+//! End-to-end tests: real `cairn` processes on loopback, driven over JSON-RPC.
+
+mod devnet;
