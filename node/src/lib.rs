@@ -14,6 +14,8 @@
 //! - [`rpc_backend`]: what the JSON-RPC server reads and submits through.
 //! - [`metrics`]: Prometheus metrics and their endpoint.
 //! - [`service`]: starting and stopping a node.
+//! - [`wallet`]: `cairn wallet`: encrypted keystores, BIP-39/SLIP-0010 keys, balances verified
+//!   against the genesis.
 //!
 //! # What it does not own
 //!
@@ -36,6 +38,7 @@ pub mod rpc_backend;
 pub mod service;
 pub mod shared;
 pub mod wal;
+pub mod wallet;
 pub mod wire;
 
 pub use error::NodeError;

@@ -43,6 +43,8 @@ enum Command {
     /// Genesis files and local devnets.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// Keys, balances and transfers: a wallet that talks to a node over JSON-RPC.
+    Wallet(cairn_node::wallet::WalletArgs),
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Genesis(GenesisCommand::Manifest { dir, pids }) => write_manifest(&dir, &pids),
+        Command::Wallet(args) => cairn_node::wallet::run(args),
     }
 }
 

@@ -12,4 +12,5 @@ mod config;
 mod evidence;
 mod mempool;
 mod wal;
+mod wallet;
 mod wire;

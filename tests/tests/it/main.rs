@@ -1,3 +1,5 @@
 //! End-to-end tests: real `cairn` processes on loopback, driven over JSON-RPC.
 
 mod devnet;
+mod rpc;
+mod wallet;
