@@ -15,11 +15,12 @@ pub enum NodeError {
     #[error("key file {path}: {reason}")]
     Key { path: PathBuf, reason: String },
 
-    #[error("{action} {path}: {source}")]
+    /// The I/O error is in the message, not a `source`, so that error chains print it once.
+    #[error("{action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("ledger: {0}")]
@@ -61,10 +62,10 @@ impl NodeError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> NodeError {
         let path = path.into();
-        move |source| NodeError::Io {
+        move |cause| NodeError::Io {
             action,
             path,
-            source,
+            cause,
         }
     }
 }
