@@ -75,20 +75,24 @@ fn publish(shared: &Shared, transactions: Vec<Vec<u8>>) {
     }
 }
 
+/// The next event, or `None` once shutdown is signalled or the network is gone.
+async fn next_event(
+    events: &mut mpsc::Receiver<NetEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<NetEvent> {
+    tokio::select! {
+        _ = shutdown.changed() => None,
+        event = events.recv() => event,
+    }
+}
+
 /// Admits gossiped transaction batches to the mempool.
 pub async fn tx_ingress(
     shared: Arc<Shared>,
     mut events: mpsc::Receiver<NetEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let event = tokio::select! {
-            _ = shutdown.changed() => break,
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-        };
+    while let Some(event) = next_event(&mut events, &mut shutdown).await {
         let NetEvent::Gossip { id, data, .. } = event else {
             continue;
         };
@@ -136,14 +140,7 @@ pub async fn sync_server(
     mut events: mpsc::Receiver<NetEvent>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    loop {
-        let event = tokio::select! {
-            _ = shutdown.changed() => break,
-            event = events.recv() => match event {
-                Some(event) => event,
-                None => break,
-            },
-        };
+    while let Some(event) = next_event(&mut events, &mut shutdown).await {
         let NetEvent::SyncRequest {
             request, channel, ..
         } = event

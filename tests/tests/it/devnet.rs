@@ -59,12 +59,11 @@ fn no_equivocation(devnet: &Devnet) -> Result<()> {
 }
 
 /// Runs a scenario, dumping the nodes' logs if it fails.
-async fn scenario<F, Fut>(devnet: &Devnet, body: F) -> Result<()>
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    let result = body().await;
+async fn scenario(
+    devnet: &mut Devnet,
+    body: impl AsyncFnOnce(&mut Devnet) -> Result<()>,
+) -> Result<()> {
+    let result = body(devnet).await;
     if result.is_err() {
         devnet.dump_logs(40);
     }
@@ -74,10 +73,10 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_validators_agree_and_commit_transactions_sent_to_any_node() -> Result<()> {
     let _guard = exclusive().await;
-    let devnet = Devnet::start(4, 21000)?;
-    scenario(&devnet, || async {
+    let mut devnet = Devnet::start(4, 21000)?;
+    scenario(&mut devnet, async |devnet| {
         for index in 0..4 {
-            wait_height(&devnet, index, 3).await?;
+            wait_height(devnet, index, 3).await?;
         }
         // One transfer through each node, from a different account each.
         let mut hashes = Vec::new();
@@ -112,12 +111,12 @@ async fn four_validators_agree_and_commit_transactions_sent_to_any_node() -> Res
             }
             assert_eq!(balances.len(), 1, "nodes disagree on {to}: {balances:?}");
         }
-        let top = height(&devnet, 0).await.ok_or("no height")?;
+        let top = height(devnet, 0).await.ok_or("no height")?;
         for index in 0..4 {
-            wait_height(&devnet, index, top).await?;
+            wait_height(devnet, index, top).await?;
         }
-        assert_agreement(&devnet, &[0, 1, 2, 3], top).await?;
-        no_equivocation(&devnet)
+        assert_agreement(devnet, &[0, 1, 2, 3], top).await?;
+        no_equivocation(devnet)
     })
     .await
 }
@@ -126,15 +125,15 @@ async fn four_validators_agree_and_commit_transactions_sent_to_any_node() -> Res
 async fn a_killed_validator_catches_up_and_votes_again() -> Result<()> {
     let _guard = exclusive().await;
     let mut devnet = Devnet::start(4, 21100)?;
-    let result = async {
-        wait_height(&devnet, 0, 3).await?;
+    scenario(&mut devnet, async |devnet| {
+        wait_height(devnet, 0, 3).await?;
         devnet.kill_node(3)?;
-        let at_kill = height(&devnet, 0).await.ok_or("no height")?;
+        let at_kill = height(devnet, 0).await.ok_or("no height")?;
         // The other three keep finalizing.
-        wait_height(&devnet, 0, at_kill + 5).await?;
+        wait_height(devnet, 0, at_kill + 5).await?;
         devnet.start_node(3)?;
-        let target = height(&devnet, 0).await.ok_or("no height")?;
-        wait_height(&devnet, 3, target).await?;
+        let target = height(devnet, 0).await.ok_or("no height")?;
+        wait_height(devnet, 3, target).await?;
         let log = std::fs::read_to_string(devnet.nodes[3].log_path())?;
         if !log.contains("synced=true") {
             return Err("node 3 caught up without block sync".into());
@@ -157,7 +156,7 @@ async fn a_killed_validator_catches_up_and_votes_again() -> Result<()> {
             .ok_or("node 3's key is not in the validator set")?
             .to_string();
         let client = devnet.nodes[0].client()?;
-        let shared = &devnet;
+        let shared = &*devnet;
         wait_for("node 3's precommit in a certificate", WAIT, || {
             let client = client.clone();
             let own_key = own_key.clone();
@@ -179,58 +178,50 @@ async fn a_killed_validator_catches_up_and_votes_again() -> Result<()> {
             }
         })
         .await?;
-        let top = height(&devnet, 3).await.ok_or("no height")?;
-        assert_agreement(&devnet, &[0, 1, 2, 3], top).await?;
-        no_equivocation(&devnet)
-    }
-    .await;
-    if result.is_err() {
-        devnet.dump_logs(40);
-    }
-    result
+        let top = height(devnet, 3).await.ok_or("no height")?;
+        assert_agreement(devnet, &[0, 1, 2, 3], top).await?;
+        no_equivocation(devnet)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_four_killed_halts_without_fork_and_resumes() -> Result<()> {
     let _guard = exclusive().await;
     let mut devnet = Devnet::start(4, 21200)?;
-    let result = async {
-        wait_height(&devnet, 0, 3).await?;
+    scenario(&mut devnet, async |devnet| {
+        wait_height(devnet, 0, 3).await?;
         devnet.kill_node(2)?;
         devnet.kill_node(3)?;
         // A height already voted on may still complete; nothing after it can.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let halted = height(&devnet, 0).await.ok_or("no height")?;
+        let halted = height(devnet, 0).await.ok_or("no height")?;
         tokio::time::sleep(Duration::from_secs(5)).await;
         for index in [0, 1] {
-            let now = height(&devnet, index).await.ok_or("no height")?;
+            let now = height(devnet, index).await.ok_or("no height")?;
             if now > halted + 1 {
                 return Err(format!("node {index} went on to {now} with half the power").into());
             }
         }
-        let common = height(&devnet, 1).await.ok_or("no height")?.min(halted);
-        assert_agreement(&devnet, &[0, 1], common).await?;
+        let common = height(devnet, 1).await.ok_or("no height")?.min(halted);
+        assert_agreement(devnet, &[0, 1], common).await?;
         devnet.start_node(2)?;
         devnet.start_node(3)?;
         for index in 0..4 {
-            wait_height(&devnet, index, halted + 3).await?;
+            wait_height(devnet, index, halted + 3).await?;
         }
-        assert_agreement(&devnet, &[0, 1, 2, 3], halted + 3).await?;
-        no_equivocation(&devnet)
-    }
-    .await;
-    if result.is_err() {
-        devnet.dump_logs(40);
-    }
-    result
+        assert_agreement(devnet, &[0, 1, 2, 3], halted + 3).await?;
+        no_equivocation(devnet)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_restarted_from_a_torn_log_tail_recovers() -> Result<()> {
     let _guard = exclusive().await;
     let mut devnet = Devnet::start(4, 21300)?;
-    let result = async {
-        wait_height(&devnet, 1, 3).await?;
+    scenario(&mut devnet, async |devnet| {
+        wait_height(devnet, 1, 3).await?;
         devnet.kill_node(1)?;
         // Half a record header: what a crash in the middle of an append leaves.
         let wal = devnet.nodes[1].wal_path();
@@ -238,18 +229,14 @@ async fn a_node_restarted_from_a_torn_log_tail_recovers() -> Result<()> {
         bytes.extend_from_slice(&[0x2a, 0, 0, 0, 0xde, 0xad, 0xbe]);
         std::fs::write(&wal, bytes)?;
         devnet.start_node(1)?;
-        let target = height(&devnet, 0).await.ok_or("no height")? + 2;
-        wait_height(&devnet, 1, target).await?;
+        let target = height(devnet, 0).await.ok_or("no height")? + 2;
+        wait_height(devnet, 1, target).await?;
         let log = std::fs::read_to_string(devnet.nodes[1].log_path())?;
         if !log.contains("damaged tail") {
             return Err("the restarted node did not report the torn tail".into());
         }
-        assert_agreement(&devnet, &[0, 1, 2, 3], target).await?;
-        no_equivocation(&devnet)
-    }
-    .await;
-    if result.is_err() {
-        devnet.dump_logs(40);
-    }
-    result
+        assert_agreement(devnet, &[0, 1, 2, 3], target).await?;
+        no_equivocation(devnet)
+    })
+    .await
 }
