@@ -23,9 +23,9 @@ use std::{
 };
 
 use cairn_consensus::{
-    encoding::{proposal_sign_bytes, vote_sign_bytes},
-    CommitCertificate, Config as CoreConfig, Consensus, Evidence, Input, Output, SignedMessage,
-    SignedProposal, SignedVote, Step, Timeout, TimeoutSchedule, Timeouts, ValidatorSet,
+    CommitCertificate, Config as CoreConfig, Consensus, ConsensusError, Evidence, Input, Output,
+    SignedMessage, SignedProposal, SignedVote, Step, Timeout, TimeoutSchedule, Timeouts,
+    ValidatorSet,
 };
 use cairn_ledger::{Address, Block, BlockExecution, LedgerError, SignaturePolicy};
 use cairn_rpc::backend::CommittedBlock;
@@ -294,23 +294,60 @@ impl Driver {
     // ----- the core -----
 
     fn apply(&mut self, input: Input<Ctx>) -> Result<(), NodeError> {
-        let mut queue = std::collections::VecDeque::from([input]);
+        if let Err(error) = self.apply_reporting(input)? {
+            debug!(%error, "consensus refused an input");
+        }
+        Ok(())
+    }
+
+    /// Applies `input` and every input its outputs answer with. Returns the core's verdict on
+    /// `input` itself: a message from a peer is accepted or refused (bad signature, not a
+    /// validator, stale) by the core, which checks each signature once.
+    fn apply_reporting(
+        &mut self,
+        input: Input<Ctx>,
+    ) -> Result<Result<(), ConsensusError>, NodeError> {
+        let outputs = match self.core.apply(input) {
+            Ok(outputs) => outputs,
+            Err(error) => return Ok(Err(error)),
+        };
+        let mut queue = std::collections::VecDeque::new();
+        self.carry_out_all(outputs, &mut queue)?;
         while let Some(input) = queue.pop_front() {
-            let outputs = match self.core.apply(input) {
-                Ok(outputs) => outputs,
-                Err(error) => {
-                    debug!(%error, "consensus refused an input");
-                    continue;
-                }
-            };
-            self.observe_step();
-            for output in outputs {
-                if let Some(next) = self.carry_out(output)? {
-                    queue.push_back(next);
-                }
+            match self.core.apply(input) {
+                Ok(outputs) => self.carry_out_all(outputs, &mut queue)?,
+                Err(error) => debug!(%error, "consensus refused an input"),
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn carry_out_all(
+        &mut self,
+        outputs: Vec<Output<Ctx>>,
+        queue: &mut std::collections::VecDeque<Input<Ctx>>,
+    ) -> Result<(), NodeError> {
+        self.observe_step();
+        for output in outputs {
+            if let Some(next) = self.carry_out(output)? {
+                queue.push_back(next);
             }
         }
         Ok(())
+    }
+
+    /// What gossip should do with a message the core was given.
+    fn verdict_of(&self, result: Result<(), ConsensusError>) -> Verdict {
+        match result {
+            Ok(()) => Verdict::Accept,
+            Err(error)
+                if error.is_misbehaviour()
+                    || matches!(error, ConsensusError::UnknownValidator { .. }) =>
+            {
+                Verdict::Reject
+            }
+            Err(_) => Verdict::Ignore,
+        }
     }
 
     fn observe_step(&mut self) {
@@ -824,33 +861,41 @@ impl Driver {
                     self.verdict(id, Verdict::Ignore);
                     return Ok(());
                 }
-                let bytes = proposal_sign_bytes(&self.chain_id, &signed.proposal);
-                let signer_ok = self
-                    .shared
-                    .genesis_set
-                    .index_of(&signed.proposal.proposer)
-                    .is_some()
-                    && signed.proposal.proposer.verify(&bytes, &signed.signature);
-                if !signer_ok || block.hash().0 != signed.proposal.value {
+                if block.hash().0 != signed.proposal.value {
                     self.verdict(id, Verdict::Reject);
                     return Ok(());
                 }
-                self.verdict(id, Verdict::Accept);
+                // A decided height takes no more messages: the core would not check them, so
+                // they are not forwarded either.
+                if self.core.is_decided() && height == self.height {
+                    self.verdict(id, Verdict::Ignore);
+                    return Ok(());
+                }
+                let value = signed.proposal.value;
+                let known = self.candidates.contains_key(&value);
                 self.insert_candidate(
                     height,
-                    signed.proposal.value,
+                    value,
                     Candidate {
                         block,
                         execution: None,
                     },
                 );
                 if let Some(certificate) = self.undelivered_decision.take() {
-                    if certificate.value == signed.proposal.value {
+                    if certificate.value == value {
+                        // The certificate vouches for the block; the proposal is not needed.
+                        self.verdict(id, Verdict::Ignore);
                         return self.decide(certificate);
                     }
                     self.undelivered_decision = Some(certificate);
                 }
-                self.apply(Input::Proposal(signed))
+                let result = self.apply_reporting(Input::Proposal(signed))?;
+                let verdict = self.verdict_of(result);
+                if verdict == Verdict::Reject && !known {
+                    self.candidates.remove(&value);
+                }
+                self.verdict(id, verdict);
+                Ok(())
             }
             ConsensusGossip::Vote(wire_vote) => {
                 let Ok(signed) = SignedVote::<Ctx>::try_from(&wire_vote) else {
@@ -862,19 +907,14 @@ impl Driver {
                     self.verdict(id, Verdict::Ignore);
                     return Ok(());
                 }
-                let bytes = vote_sign_bytes(&self.chain_id, &signed.vote);
-                let signer_ok = self
-                    .shared
-                    .genesis_set
-                    .index_of(&signed.vote.validator)
-                    .is_some()
-                    && signed.vote.validator.verify(&bytes, &signed.signature);
-                if !signer_ok {
-                    self.verdict(id, Verdict::Reject);
+                if self.core.is_decided() && height == self.height {
+                    self.verdict(id, Verdict::Ignore);
                     return Ok(());
                 }
-                self.verdict(id, Verdict::Accept);
-                self.apply(Input::Vote(signed))
+                let result = self.apply_reporting(Input::Vote(signed))?;
+                let verdict = self.verdict_of(result);
+                self.verdict(id, verdict);
+                Ok(())
             }
             ConsensusGossip::Evidence(wire_evidence) => {
                 let valid = Evidence::<Ctx>::try_from(&wire_evidence)
@@ -927,7 +967,7 @@ impl Driver {
             }
             _ => Some(best),
         };
-        if behind == 0 {
+        if behind != 1 {
             self.sync.lagging_since = None;
         }
         target
@@ -956,7 +996,8 @@ impl Driver {
             .iter()
             .map(|(p, h)| (*p, *h))
             .collect();
-        // Spread load: a different order each round, deterministic enough for logs.
+        // Highest peers first. Each peer has at most one request in flight, so consecutive
+        // ranges go to different peers.
         peers.sort_by_key(|(p, h)| (Reverse(*h), p.to_bytes()));
         for (peer, peer_height) in peers {
             if self.sync.in_flight.len() >= self.sync_config.parallel_requests {
