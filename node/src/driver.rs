@@ -521,9 +521,9 @@ impl Driver {
         let time_ms = now_ms().max(self.committed_time_ms.saturating_add(1));
         let validator_set_hash = self.shared.genesis.validator_set_hash();
         let store = &self.shared.store;
-        let evidence = self
-            .evidence
-            .for_block(|hash| matches!(store.evidence_height(hash), Ok(Some(_))));
+        let evidence = self.evidence.for_block(height, |hash| {
+            matches!(store.evidence_height(hash), Ok(Some(_)))
+        });
         let started = Instant::now();
         let policy_fn = self.block_policy();
         let result = tokio::task::block_in_place(|| {
@@ -791,7 +791,8 @@ impl Driver {
             "equivocation evidence"
         );
         self.shared.metrics.evidence.inc();
-        self.evidence.add(evidence::canonical_bytes(evidence));
+        self.evidence
+            .add(evidence.height(), evidence::canonical_bytes(evidence));
         self.publish(Topic::Consensus, ConsensusGossip::Evidence(evidence.into()));
     }
 
@@ -926,7 +927,8 @@ impl Driver {
                     });
                 if let Some(evidence) = valid {
                     self.shared.metrics.evidence.inc();
-                    self.evidence.add(evidence::canonical_bytes(&evidence));
+                    self.evidence
+                        .add(evidence.height(), evidence::canonical_bytes(&evidence));
                     self.verdict(id, Verdict::Accept);
                 } else {
                     self.verdict(id, Verdict::Reject);

@@ -89,35 +89,38 @@ pub fn canonical_bytes(evidence: &Evidence<CairnContext>) -> Vec<u8> {
 /// Evidence seen and not yet committed, oldest first.
 #[derive(Debug, Default)]
 pub struct EvidencePool {
-    pending: Vec<(Hash, Vec<u8>)>,
+    /// Hash of the bytes, height of the equivocation, the bytes.
+    pending: Vec<(Hash, u64, Vec<u8>)>,
 }
 
 impl EvidencePool {
-    /// Adds the canonical bytes of valid evidence; duplicates and overflow are dropped.
-    pub fn add(&mut self, bytes: Vec<u8>) -> bool {
+    /// Adds the canonical bytes of valid evidence of an equivocation at `height`; duplicates and
+    /// overflow are dropped.
+    pub fn add(&mut self, height: u64, bytes: Vec<u8>) -> bool {
         let hash = Hash::digest(&bytes);
-        if self.pending.len() >= MAX_POOLED || self.pending.iter().any(|(h, _)| *h == hash) {
+        if self.pending.len() >= MAX_POOLED || self.pending.iter().any(|(h, _, _)| *h == hash) {
             return false;
         }
-        self.pending.push((hash, bytes));
+        self.pending.push((hash, height, bytes));
         true
     }
 
-    /// Up to a block's worth of evidence for a proposal, skipping what `committed` says is in the
-    /// chain already.
-    pub fn for_block(&self, committed: impl Fn(&Hash) -> bool) -> Vec<Vec<u8>> {
+    /// Up to a block's worth of evidence for a proposal at `block_height`: only equivocations of
+    /// earlier heights (what validators accept, see [`check`]; one of the height being decided
+    /// waits for the next block), skipping what `committed` says is in the chain already.
+    pub fn for_block(&self, block_height: u64, committed: impl Fn(&Hash) -> bool) -> Vec<Vec<u8>> {
         self.pending
             .iter()
-            .filter(|(hash, _)| !committed(hash))
+            .filter(|(hash, height, _)| *height < block_height && !committed(hash))
             .take(MAX_BLOCK_EVIDENCE)
-            .map(|(_, bytes)| bytes.clone())
+            .map(|(_, _, bytes)| bytes.clone())
             .collect()
     }
 
     /// Drops evidence a committed block carried.
     pub fn remove_committed(&mut self, included: &[Vec<u8>]) {
         let hashes: Vec<Hash> = included.iter().map(|bytes| Hash::digest(bytes)).collect();
-        self.pending.retain(|(hash, _)| !hashes.contains(hash));
+        self.pending.retain(|(hash, _, _)| !hashes.contains(hash));
     }
 
     pub fn len(&self) -> usize {

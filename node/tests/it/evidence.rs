@@ -100,12 +100,25 @@ fn the_pool_deduplicates_skips_committed_and_forgets_included() {
     let mut pool = EvidencePool::default();
     let a = canonical_bytes(&equivocation(1, 5, CHAIN));
     let b = canonical_bytes(&equivocation(2, 5, CHAIN));
-    assert!(pool.add(a.clone()));
-    assert!(!pool.add(a.clone()));
-    assert!(pool.add(b.clone()));
-    assert_eq!(pool.for_block(|_| false), vec![a.clone(), b.clone()]);
+    assert!(pool.add(5, a.clone()));
+    assert!(!pool.add(5, a.clone()));
+    assert!(pool.add(5, b.clone()));
+    assert_eq!(pool.for_block(6, |_| false), vec![a.clone(), b.clone()]);
     let a_hash = cairn_ledger::Hash::digest(&a);
-    assert_eq!(pool.for_block(|hash| *hash == a_hash), vec![b.clone()]);
+    assert_eq!(pool.for_block(6, |hash| *hash == a_hash), vec![b.clone()]);
     pool.remove_committed(std::slice::from_ref(&a));
     assert_eq!(pool.len(), 1);
+}
+
+#[test]
+fn evidence_of_the_height_being_decided_waits_for_the_next_block() {
+    // Validators refuse a block carrying evidence of its own height; a proposer that put it in
+    // would fail every round of that height.
+    let mut pool = EvidencePool::default();
+    let bytes = canonical_bytes(&equivocation(1, 5, CHAIN));
+    pool.add(5, bytes.clone());
+    assert!(pool.for_block(5, |_| false).is_empty());
+    assert!(check(&bytes, CHAIN, &validators(), 5).is_err());
+    assert_eq!(pool.for_block(6, |_| false), vec![bytes.clone()]);
+    check(&bytes, CHAIN, &validators(), 6).unwrap();
 }
