@@ -146,9 +146,15 @@ impl RunningNode {
         let (shutdown, shutdown_rx) = watch::channel(false);
         // An ephemeral key for a node without a validator key: it is in no validator set, so the
         // core never signs with it.
-        let signer = ValidatorSigner::new(
-            validator_key.unwrap_or_else(|| SecretKey::from_seed(rand_seed())),
-        );
+        let signer = match validator_key {
+            Some(key) => ValidatorSigner::new(key),
+            None => ValidatorSigner::new(SecretKey::from_seed(
+                cairn_genesis::devnet::random_seed().map_err(|error| NodeError::Key {
+                    path: home.validator_key(),
+                    reason: error.to_string(),
+                })?,
+            )),
+        };
         let driver = Driver::new(
             shared.clone(),
             signer,
@@ -276,14 +282,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// 32 random bytes from the operating system, for keys that need no backup.
-pub fn rand_seed() -> [u8; 32] {
-    let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut seed = [0u8; 32];
-    if let Ok(ed) = key.try_into_ed25519() {
-        seed.copy_from_slice(ed.secret().as_ref());
-    }
-    seed
 }
