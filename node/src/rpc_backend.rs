@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use cairn_ledger::{
-    error::TxRejection, store::AccountProof, Account, Address, Block, Hash, LedgerError,
-};
+use cairn_ledger::{error::TxRejection, store::AccountProof, Account, Address, Block, Hash};
 use cairn_rpc::backend::{
     Backend, BackendError, CommitInfo, CommitSignature, CommittedBlock, MempoolInfo, NodeInfo,
     RejectionKind, SubmitRejection, TxStatus, ValidatorInfo, ValidatorSetInfo,
@@ -27,22 +25,6 @@ pub struct NodeBackend {
 impl NodeBackend {
     pub fn new(shared: Arc<Shared>) -> Self {
         NodeBackend { shared }
-    }
-}
-
-fn backend_error(error: LedgerError) -> BackendError {
-    match error {
-        LedgerError::HeightNotCommitted { height, latest } => {
-            BackendError::HeightNotCommitted { height, latest }
-        }
-        LedgerError::HeightPruned {
-            height,
-            oldest_kept,
-        } => BackendError::HeightPruned {
-            height,
-            oldest_kept,
-        },
-        other => BackendError::Internal(other.to_string()),
     }
 }
 
@@ -105,11 +87,14 @@ impl Backend for NodeBackend {
     }
 
     fn block(&self, height: u64) -> Result<Option<Block>, BackendError> {
-        self.shared.store.block(height).map_err(backend_error)
+        self.shared.store.block(height).map_err(BackendError::from)
     }
 
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, BackendError> {
-        self.shared.store.block_by_hash(hash).map_err(backend_error)
+        self.shared
+            .store
+            .block_by_hash(hash)
+            .map_err(BackendError::from)
     }
 
     fn commit(&self, height: u64) -> Result<Option<CommitInfo>, BackendError> {
@@ -117,7 +102,7 @@ impl Backend for NodeBackend {
             .shared
             .store
             .certificate(height)
-            .map_err(backend_error)?
+            .map_err(BackendError::from)?
         else {
             return Ok(None);
         };
@@ -161,14 +146,17 @@ impl Backend for NodeBackend {
     }
 
     fn account(&self, address: &Address) -> Result<Option<Account>, BackendError> {
-        self.shared.store.account(address).map_err(backend_error)
+        self.shared
+            .store
+            .account(address)
+            .map_err(BackendError::from)
     }
 
     fn account_proof(&self, address: &Address, height: u64) -> Result<AccountProof, BackendError> {
         self.shared
             .store
             .account_proof(address, height)
-            .map_err(backend_error)
+            .map_err(BackendError::from)
     }
 
     fn submit(&self, tx: &[u8]) -> Result<Hash, SubmitRejection> {
@@ -190,7 +178,12 @@ impl Backend for NodeBackend {
         if self.shared.mempool().contains(hash) {
             return Ok(TxStatus::Pending);
         }
-        match self.shared.store.receipt(hash).map_err(backend_error)? {
+        match self
+            .shared
+            .store
+            .receipt(hash)
+            .map_err(BackendError::from)?
+        {
             Some(receipt) => Ok(TxStatus::Committed(receipt)),
             None => Ok(TxStatus::Unknown),
         }

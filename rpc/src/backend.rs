@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use cairn_ledger::{
-    store::AccountProof, Account, Address, Block, BlockHeader, Hash, PublicKey, Receipt, Signature,
+    store::AccountProof, Account, Address, Block, BlockHeader, Hash, LedgerError, PublicKey,
+    Receipt, Signature,
 };
 use tokio::sync::broadcast;
 
@@ -128,6 +129,25 @@ pub enum BackendError {
     HeightPruned { height: u64, oldest_kept: u64 },
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The store's answers that a client can act on keep their meaning; the rest is internal.
+impl From<LedgerError> for BackendError {
+    fn from(error: LedgerError) -> Self {
+        match error {
+            LedgerError::HeightNotCommitted { height, latest } => {
+                BackendError::HeightNotCommitted { height, latest }
+            }
+            LedgerError::HeightPruned {
+                height,
+                oldest_kept,
+            } => BackendError::HeightPruned {
+                height,
+                oldest_kept,
+            },
+            other => BackendError::Internal(other.to_string()),
+        }
+    }
 }
 
 /// A block the node just committed, as announced to subscribers.

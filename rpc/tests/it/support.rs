@@ -11,8 +11,7 @@ use cairn_ledger::{
     testing::{
         commit_next_block, open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID,
     },
-    Account, Address, Block, Hash, LedgerError, LedgerStore, Payload, SignedTransaction,
-    StoreConfig,
+    Account, Address, Block, Hash, LedgerStore, Payload, SignedTransaction, StoreConfig,
 };
 use cairn_rpc::{
     backend::{
@@ -139,22 +138,6 @@ impl TestBackend {
     }
 }
 
-fn backend_error(error: LedgerError) -> BackendError {
-    match error {
-        LedgerError::HeightNotCommitted { height, latest } => {
-            BackendError::HeightNotCommitted { height, latest }
-        }
-        LedgerError::HeightPruned {
-            height,
-            oldest_kept,
-        } => BackendError::HeightPruned {
-            height,
-            oldest_kept,
-        },
-        other => BackendError::Internal(other.to_string()),
-    }
-}
-
 impl Backend for TestBackend {
     fn node_info(&self) -> NodeInfo {
         let meta = self.store.meta().expect("genesis");
@@ -177,11 +160,11 @@ impl Backend for TestBackend {
     }
 
     fn block(&self, height: u64) -> Result<Option<Block>, BackendError> {
-        self.store.block(height).map_err(backend_error)
+        self.store.block(height).map_err(BackendError::from)
     }
 
     fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, BackendError> {
-        self.store.block_by_hash(hash).map_err(backend_error)
+        self.store.block_by_hash(hash).map_err(BackendError::from)
     }
 
     fn commit(&self, height: u64) -> Result<Option<CommitInfo>, BackendError> {
@@ -212,13 +195,13 @@ impl Backend for TestBackend {
     }
 
     fn account(&self, address: &Address) -> Result<Option<Account>, BackendError> {
-        self.store.account(address).map_err(backend_error)
+        self.store.account(address).map_err(BackendError::from)
     }
 
     fn account_proof(&self, address: &Address, height: u64) -> Result<AccountProof, BackendError> {
         self.store
             .account_proof(address, height)
-            .map_err(backend_error)
+            .map_err(BackendError::from)
     }
 
     fn submit(&self, tx: &[u8]) -> Result<Hash, SubmitRejection> {
@@ -279,10 +262,12 @@ impl Backend for TestBackend {
         {
             return Ok(TxStatus::Pending);
         }
-        Ok(match self.store.receipt(hash).map_err(backend_error)? {
-            Some(receipt) => TxStatus::Committed(receipt),
-            None => TxStatus::Unknown,
-        })
+        Ok(
+            match self.store.receipt(hash).map_err(BackendError::from)? {
+                Some(receipt) => TxStatus::Committed(receipt),
+                None => TxStatus::Unknown,
+            },
+        )
     }
 
     fn mempool_info(&self) -> MempoolInfo {
