@@ -332,9 +332,9 @@ impl<C: Context, S: Signer<C>> Consensus<C, S> {
         self.state = Some(state);
         if let Some(state) = self.state.as_mut() {
             for message in buffered {
-                // Buffered messages were valid when they arrived; one from a non-validator of this
-                // height is simply dropped.
-                let _ = state.on_message(&mut self.env, message, out);
+                // Buffered messages were valid when they arrived, signatures included (checked
+                // once, before buffering); one from a non-validator of this height is dropped.
+                let _ = state.on_message(&mut self.env, message, Signature::Checked, out);
             }
             state.run_rules(&mut self.env, None, out);
         }
@@ -366,8 +366,16 @@ impl<C: Context, S: Signer<C>> Consensus<C, S> {
             self.env.verify_message(&message)?;
             return self.future.push(message, &self.env.config);
         }
-        state.on_message(&mut self.env, message, out)
+        state.on_message(&mut self.env, message, Signature::Unchecked, out)
     }
+}
+
+/// Whether a message's signature is still to be checked. Each signature is checked once: messages
+/// for a future height are checked before they are buffered and not again when replayed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signature {
+    Unchecked,
+    Checked,
 }
 
 impl<C: Context> HeightState<C> {
@@ -455,11 +463,12 @@ impl<C: Context> HeightState<C> {
         &mut self,
         env: &mut Env<C, S>,
         message: SignedMessage<C>,
+        signature: Signature,
         out: &mut Vec<Output<C>>,
     ) -> Result<(), ConsensusError> {
         match message {
-            SignedMessage::Proposal(p) => self.on_proposal(env, p, out),
-            SignedMessage::Vote(v) => self.on_vote(env, v, out),
+            SignedMessage::Proposal(p) => self.on_proposal(env, p, signature, out),
+            SignedMessage::Vote(v) => self.on_vote(env, v, signature, out),
         }
     }
 
@@ -467,6 +476,7 @@ impl<C: Context> HeightState<C> {
         &mut self,
         env: &mut Env<C, S>,
         signed: SignedVote<C>,
+        signature: Signature,
         out: &mut Vec<Output<C>>,
     ) -> Result<(), ConsensusError> {
         if self.decided {
@@ -477,7 +487,9 @@ impl<C: Context> HeightState<C> {
                 height: self.height,
             },
         )?;
-        env.verify_vote(&signed)?;
+        if signature == Signature::Unchecked {
+            env.verify_vote(&signed)?;
+        }
         let round = signed.vote.round;
         self.note_round(index, round);
         if round > self.window_end(env) {
@@ -509,6 +521,7 @@ impl<C: Context> HeightState<C> {
         &mut self,
         env: &mut Env<C, S>,
         signed: SignedProposal<C>,
+        signature: Signature,
         out: &mut Vec<Output<C>>,
     ) -> Result<(), ConsensusError> {
         if self.decided {
@@ -523,7 +536,9 @@ impl<C: Context> HeightState<C> {
         )?;
         if round > self.window_end(env) {
             // Too far ahead to check against the proposer schedule; its round still counts for L55.
-            env.verify_proposal(&signed)?;
+            if signature == Signature::Unchecked {
+                env.verify_proposal(&signed)?;
+            }
             self.note_round(index, round);
             self.run_rules(env, None, out);
             return Ok(());
@@ -539,7 +554,9 @@ impl<C: Context> HeightState<C> {
                 return Err(ConsensusError::InvalidPolRound { round, pol_round });
             }
         }
-        env.verify_proposal(&signed)?;
+        if signature == Signature::Unchecked {
+            env.verify_proposal(&signed)?;
+        }
         self.note_round(index, round);
         match self.proposals.get(&round) {
             // Same content is a duplicate even under another signature (schemes may randomise).
