@@ -19,12 +19,12 @@
 //! old tree versions rides in the same batch.
 
 use std::{
-    collections::HashMap,
     path::Path,
     sync::{PoisonError, RwLock},
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use quick_cache::sync::Cache as MemoryCache;
 use rayon::prelude::*;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
@@ -70,20 +70,18 @@ const META_CHAIN: &[u8] = b"chain";
 /// Accounts read in one multi-get; chunks are read in parallel.
 const ACCOUNT_READ_CHUNK: usize = 4096;
 
-/// Upper bound on cached pages; past it the cache starts over (the upper levels refill it within
-/// one block).
-const PAGE_CACHE_LIMIT: usize = 1 << 17;
-
 /// How the store keeps its data.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1.
     pub retained_versions: u64,
-    /// Pages whose root is fewer than this many nibbles deep are kept decoded in memory.
-    /// Four levels hold 4,369 pages: about ten megabytes when they are full.
-    pub cached_page_levels: u8,
-    /// RocksDB's block cache, shared by all column families: it keeps the hot pages and accounts
-    /// below the decoded levels in memory.
+    /// Tree pages kept decoded in memory (least recently used go first). A page holds up to 16
+    /// leaves; a million accounts make about 350,000 pages, of a few hundred bytes to a few
+    /// kilobytes each in memory.
+    pub page_cache_pages: usize,
+    /// Accounts (and known absences) kept in memory in front of the flat table.
+    pub account_cache_entries: usize,
+    /// RocksDB's block cache, shared by all column families: it keeps what the caches above miss.
     pub block_cache_bytes: usize,
 }
 
@@ -91,7 +89,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             retained_versions: 100_000,
-            cached_page_levels: 4,
+            page_cache_pages: 1 << 19,
+            account_cache_entries: 1 << 21,
             block_cache_bytes: 256 << 20,
         }
     }
@@ -134,12 +133,28 @@ pub fn verify_account_proof(
 }
 
 /// Blocks, transactions and state on RocksDB.
-#[derive(Debug)]
 pub struct LedgerStore {
     db: DB,
     config: StoreConfig,
     meta: RwLock<Option<ChainMeta>>,
-    page_cache: RwLock<HashMap<PageKey, Node>>,
+    /// Decoded pages by key. A page key names one immutable page, so entries never go stale.
+    page_cache: MemoryCache<PageKey, Node>,
+    /// The latest account of each address, `None` for none. Kept exact by `account_gate`.
+    account_cache: MemoryCache<Address, Option<Account>>,
+    /// Held shared while a cache miss is read from the database and cached, and exclusively
+    /// while a commit writes its accounts into the cache: so a value read before a commit can
+    /// never be cached after it.
+    account_gate: RwLock<()>,
+}
+
+impl std::fmt::Debug for LedgerStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerStore")
+            .field("path", &self.db.path())
+            .field("config", &self.config)
+            .field("meta", &self.meta())
+            .finish_non_exhaustive()
+    }
 }
 
 impl LedgerStore {
@@ -168,9 +183,11 @@ impl LedgerStore {
         };
         Ok(LedgerStore {
             db,
+            page_cache: MemoryCache::new(config.page_cache_pages.max(1)),
+            account_cache: MemoryCache::new(config.account_cache_entries.max(1)),
+            account_gate: RwLock::new(()),
             config,
             meta: RwLock::new(meta),
-            page_cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -230,8 +247,8 @@ impl LedgerStore {
         for (address, account) in accounts {
             batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
         }
-        for (key, page) in &tree.new_pages {
-            batch.put_cf(self.cf(CF_TREE_PAGES)?, key.encode(), page);
+        for page in &tree.new_pages {
+            batch.put_cf(self.cf(CF_TREE_PAGES)?, page.key.encode(), &page.bytes);
         }
         batch.put_cf(
             self.cf(CF_TREE_ROOTS)?,
@@ -241,7 +258,11 @@ impl LedgerStore {
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&meta));
         self.write_synced(batch)?;
         *meta_slot = Some(meta);
-        Ok(tree.root_hash())
+        let root = tree.root_hash();
+        for page in tree.new_pages {
+            self.page_cache.insert(page.key, page.node);
+        }
+        Ok(root)
     }
 
     /// The root of the state tree at `version`.
@@ -469,7 +490,9 @@ impl LedgerStore {
         for bytes in &block.evidence {
             batch.put_cf(self.cf(CF_EVIDENCE)?, Hash::digest(bytes).0, height_key);
         }
-        for receipt in &execution.receipts {
+        let mut receipts: Vec<&Receipt> = execution.receipts.iter().collect();
+        receipts.sort_unstable_by_key(|receipt| receipt.tx_hash);
+        for receipt in receipts {
             batch.put_cf(
                 self.cf(CF_TX_INDEX)?,
                 receipt.tx_hash.0,
@@ -479,8 +502,16 @@ impl LedgerStore {
         for (address, account) in &execution.changed_accounts {
             batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
         }
-        for (key, page) in &execution.tree.new_pages {
-            batch.put_cf(self.cf(CF_TREE_PAGES)?, key.encode(), page);
+        // In key order, each insert into the memtable's skip list starts where the last ended.
+        let mut pages: Vec<(Vec<u8>, &[u8])> = execution
+            .tree
+            .new_pages
+            .iter()
+            .map(|page| (page.key.encode(), &page.bytes[..]))
+            .collect();
+        pages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, bytes) in pages {
+            batch.put_cf(self.cf(CF_TREE_PAGES)?, key, bytes);
         }
         if !execution.tree.stale_pages.is_empty() {
             // One record per version, not one per page: a block makes thousands of pages stale,
@@ -507,18 +538,45 @@ impl LedgerStore {
             ..meta
         };
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&next_meta));
-        self.write_synced(batch)?;
-        *meta_slot = Some(next_meta);
-        drop(meta_slot);
-
-        let mut cache = self
-            .page_cache
+        // The caches take the block while the disk does: readers of accounts wait at the gate
+        // until both are done, and a failed write takes the block's accounts back out.
+        let gate = self
+            .account_gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        for key in &execution.tree.stale_pages {
-            cache.remove(key);
+        let (written, replaced) =
+            rayon::join(|| self.write_synced(batch), || self.cache_block(execution));
+        if let Err(error) = written {
+            for (address, _) in &execution.changed_accounts {
+                self.account_cache.remove(address);
+            }
+            return Err(error);
         }
+        drop(gate);
+        *meta_slot = Some(next_meta);
+        drop(meta_slot);
+        // Freeing a replaced page touches memory no one has read for a while: tens of thousands
+        // of cache misses per block, which the next block need not wait for.
+        rayon::spawn(move || drop(replaced));
         Ok(())
+    }
+
+    /// Puts a block's accounts and new pages into the caches, and takes out the pages it
+    /// replaced, which serve only proofs at older heights now; returns those for disposal.
+    fn cache_block(&self, execution: &BlockExecution) -> Vec<(PageKey, Node)> {
+        for (address, account) in &execution.changed_accounts {
+            self.account_cache.insert(*address, Some(*account));
+        }
+        let replaced = execution
+            .tree
+            .stale_pages
+            .iter()
+            .filter_map(|key| self.page_cache.remove(key))
+            .collect();
+        for page in &execution.tree.new_pages {
+            self.page_cache.insert(page.key, page.node.clone());
+        }
+        replaced
     }
 
     /// Adds to `batch` the deletion of every tree version older than the retention window allows
@@ -565,10 +623,10 @@ impl LedgerStore {
 
     /// The latest state of `address` from the flat table (no proof).
     pub fn account(&self, address: &Address) -> Result<Option<Account>, LedgerError> {
-        self.db
-            .get_cf(self.cf(CF_ACCOUNTS)?, address.0)?
-            .map(|bytes| encoding::decode("account", &bytes))
-            .transpose()
+        Ok(self
+            .accounts(std::slice::from_ref(address))?
+            .pop()
+            .flatten())
     }
 
     /// The state of `address` at `height`, read through the tree, with its proof.
@@ -682,44 +740,52 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
 
 impl PageSource for LedgerStore {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError> {
-        let cached = key.nibbles < self.config.cached_page_levels;
-        if cached {
-            let cache = self
-                .page_cache
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(node) = cache.get(key) {
-                return Ok(node.clone());
+        if let Some(node) = self.page_cache.get(key) {
+            if node.hash() == *expected {
+                return Ok(node);
             }
         }
         let bytes = self
             .db
             .get_pinned_cf(self.cf(CF_TREE_PAGES)?, key.encode())?;
         let node = load_page(bytes.as_deref(), key, expected)?;
-        if cached {
-            let mut cache = self
-                .page_cache
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            if cache.len() >= PAGE_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(*key, node.clone());
-        }
+        self.page_cache.insert(*key, node.clone());
         Ok(node)
     }
 }
 
 impl StateView for LedgerStore {
     fn accounts(&self, addresses: &[Address]) -> Result<Vec<Option<Account>>, LedgerError> {
-        // A block touches tens of thousands of accounts; one multi-get per chunk, chunks on all
-        // cores, keeps the reads off the critical path of a single thread.
-        let chunks: Vec<Result<Vec<Option<Account>>, LedgerError>> = addresses
+        let mut accounts: Vec<Option<Account>> = Vec::with_capacity(addresses.len());
+        let mut missing: Vec<usize> = Vec::new();
+        let _gate = self
+            .account_gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        for (index, address) in addresses.iter().enumerate() {
+            match self.account_cache.get(address) {
+                Some(account) => accounts.push(account),
+                None => {
+                    accounts.push(None);
+                    missing.push(index);
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(accounts);
+        }
+        // A cold block touches tens of thousands of accounts; one multi-get per chunk, chunks on
+        // all cores, keeps the reads off the critical path of a single thread.
+        let chunks: Vec<Result<Vec<Option<Account>>, LedgerError>> = missing
             .par_chunks(ACCOUNT_READ_CHUNK)
             .map(|chunk| {
                 let cf = self.cf(CF_ACCOUNTS)?;
                 self.db
-                    .batched_multi_get_cf(cf, chunk.iter().map(|address| &address.0[..]), false)
+                    .batched_multi_get_cf(
+                        cf,
+                        chunk.iter().map(|index| &addresses[*index].0[..]),
+                        false,
+                    )
                     .into_iter()
                     .map(|result| {
                         result?
@@ -729,9 +795,13 @@ impl StateView for LedgerStore {
                     .collect()
             })
             .collect();
-        let mut accounts = Vec::with_capacity(addresses.len());
+        let mut read = Vec::with_capacity(missing.len());
         for chunk in chunks {
-            accounts.extend(chunk?);
+            read.extend(chunk?);
+        }
+        for (index, account) in missing.into_iter().zip(read) {
+            self.account_cache.insert(addresses[index], account);
+            accounts[index] = account;
         }
         Ok(accounts)
     }

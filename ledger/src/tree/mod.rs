@@ -25,7 +25,8 @@
 //!
 //! # Storage
 //! Nodes are grouped into pages of four levels ([`node`]), keyed by the version that wrote them and
-//! their path, so any version's root reaches any leaf through at most one page per nibble.
+//! their path, so any version's root reaches any leaf through at most one page per nibble. An update
+//! returns each new page both encoded, for the store, and decoded, for its page cache.
 //! A version's root is a [`ChildRef`] stored beside it. Pages an update replaces are listed in the
 //! update, so the store can index them by the version that made them stale and prune them later.
 
@@ -33,11 +34,11 @@ pub mod node;
 mod proof;
 mod reference;
 
+use std::sync::Arc;
+
 use rayon::join;
 
-use self::node::{
-    decode_page, encode_page, internal_hash, Node, KEY_BITS, MAX_VALUE_LEN, PAGE_LEVELS,
-};
+use self::node::{decode_page, encode_page, Node, KEY_BITS, MAX_VALUE_LEN, PAGE_LEVELS};
 pub use self::{
     node::{ChildRef, LeafNode, PageKey},
     proof::{Proof, ProofTerminal},
@@ -71,13 +72,22 @@ pub fn load_page(
     }
 }
 
+/// A page an update wrote.
+#[derive(Debug, Clone)]
+pub struct NewPage {
+    pub key: PageKey,
+    /// What the store writes.
+    pub bytes: Vec<u8>,
+    /// The page decoded, ready for a cache.
+    pub node: Node,
+}
+
 /// What applying a batch of changes produces; nothing is written until the store commits it.
 #[derive(Debug, Clone)]
 pub struct TreeUpdate {
     pub version: u64,
     pub root: ChildRef,
-    /// New pages, encoded, with their keys.
-    pub new_pages: Vec<(PageKey, Vec<u8>)>,
+    pub new_pages: Vec<NewPage>,
     /// Pages of earlier versions that this version no longer references.
     pub stale_pages: Vec<PageKey>,
 }
@@ -90,7 +100,7 @@ impl TreeUpdate {
 
 #[derive(Default)]
 struct Writes {
-    new_pages: Vec<(PageKey, Vec<u8>)>,
+    new_pages: Vec<NewPage>,
     stale_pages: Vec<PageKey>,
 }
 
@@ -142,7 +152,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         let root = self.update(Node::from_ref(base), 0, &deduped, version, &mut writes)?;
         let root = match root {
             Node::Empty => ChildRef::Empty,
-            Node::Leaf(leaf, _) => ChildRef::Leaf(leaf),
+            Node::Leaf(leaf, _) => ChildRef::Leaf(Arc::unwrap_or_clone(leaf)),
             Node::Stored { hash, version } => ChildRef::Page { hash, version },
             Node::Internal { .. } => {
                 return Err(LedgerError::Corrupt {
@@ -190,39 +200,30 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 Ok(updated)
             }
             Node::Empty => {
-                let leaves: Vec<LeafNode> = changes
-                    .iter()
-                    .filter_map(|(key, value)| {
-                        value.as_ref().map(|value| LeafNode {
-                            key: *key,
-                            value: value.clone(),
-                        })
-                    })
-                    .collect();
+                let leaves: Vec<Node> = changes.iter().filter_map(new_leaf).collect();
                 self.build(depth, &leaves, version, writes)
             }
-            Node::Leaf(existing, _) => {
+            existing @ Node::Leaf(..) => {
+                let existing_key = leaf_key(&existing);
                 let mut leaves = Vec::with_capacity(changes.len() + 1);
                 let mut existing = Some(existing);
-                for (key, value) in changes {
-                    if let Some(leaf) = existing.take_if(|leaf| leaf.key <= *key) {
-                        if leaf.key < *key {
-                            leaves.push(leaf);
+                for change in changes {
+                    if existing_key <= change.0 {
+                        if let Some(leaf) = existing.take() {
+                            // An existing leaf the changes do not replace moves down unchanged.
+                            if existing_key < change.0 {
+                                leaves.push(leaf);
+                            }
                         }
                     }
-                    if let Some(value) = value {
-                        leaves.push(LeafNode {
-                            key: *key,
-                            value: value.clone(),
-                        });
-                    }
+                    leaves.extend(new_leaf(change));
                 }
                 leaves.extend(existing);
                 self.build(depth, &leaves, version, writes)
             }
             Node::Internal { .. } if depth >= KEY_BITS => Err(too_deep()),
             Node::Internal { children, .. } => {
-                let [left, right] = *children;
+                let [left, right] = Arc::unwrap_or_clone(children);
                 let split = changes.partition_point(|(key, _)| !key.bit(depth));
                 let (left_changes, right_changes) = changes.split_at(split);
                 let (left, right) = if changes.len() >= PARALLEL_MIN_CHANGES
@@ -260,28 +261,28 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         Ok((node, writes))
     }
 
-    /// The canonical subtree at `depth` holding exactly `leaves` (sorted, distinct keys).
+    /// The canonical subtree at `depth` holding exactly `leaves` (leaf nodes, sorted, distinct keys).
     fn build(
         &self,
         depth: usize,
-        leaves: &[LeafNode],
+        leaves: &[Node],
         version: u64,
         writes: &mut Writes,
     ) -> Result<Node, LedgerError> {
         match leaves {
             [] => Ok(Node::Empty),
-            [leaf] => Ok(Node::leaf(leaf.clone())),
+            [leaf] => Ok(leaf.clone()),
             [first, ..] => {
                 if depth >= KEY_BITS {
                     return Err(LedgerError::Corrupt {
                         reason: "two leaves share a key".into(),
                     });
                 }
-                let split = leaves.partition_point(|leaf| !leaf.key.bit(depth));
+                let split = leaves.partition_point(|leaf| !leaf_key(leaf).bit(depth));
                 let (left, right) = leaves.split_at(split);
                 let left = self.build(depth + 1, left, version, writes)?;
                 let right = self.build(depth + 1, right, version, writes)?;
-                self.combine(depth, left, right, version, &first.key, writes)
+                self.combine(depth, left, right, version, &leaf_key(first), writes)
             }
         }
     }
@@ -302,17 +303,18 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             (Node::Empty, leaf @ Node::Leaf(..)) | (leaf @ Node::Leaf(..), Node::Empty) => {
                 return Ok(leaf)
             }
-            (left, right) => Node::Internal {
-                hash: internal_hash(&left.hash(), &right.hash()),
-                children: Box::new([left, right]),
-            },
+            (left, right) => Node::internal(left, right),
         };
         if !depth.is_multiple_of(PAGE_LEVELS) {
             return Ok(node);
         }
         let hash = node.hash();
         let key = PageKey::new(version, depth, any_key_below);
-        writes.new_pages.push((key, encode_page(&node)?));
+        writes.new_pages.push(NewPage {
+            key,
+            bytes: encode_page(&node)?,
+            node,
+        });
         Ok(Node::Stored { hash, version })
     }
 
@@ -332,7 +334,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 Node::Leaf(leaf, _) => {
                     return Ok(Proof {
                         siblings,
-                        terminal: ProofTerminal::Leaf(leaf),
+                        terminal: ProofTerminal::Leaf(Arc::unwrap_or_clone(leaf)),
                     })
                 }
                 Node::Stored { hash, version } => self
@@ -340,11 +342,11 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     .page(&PageKey::new(version, depth, key), &hash)?,
                 Node::Internal { .. } if depth >= KEY_BITS => return Err(too_deep()),
                 Node::Internal { children, .. } => {
-                    let [left, right] = *children;
+                    let [left, right] = &*children;
                     let (next, sibling) = if key.bit(depth) {
-                        (right, left)
+                        (right.clone(), left)
                     } else {
-                        (left, right)
+                        (left.clone(), right)
                     };
                     siblings.push(sibling.hash());
                     depth += 1;
@@ -371,7 +373,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         match node {
             Node::Empty => Ok(()),
             Node::Leaf(leaf, _) => {
-                out.push(leaf);
+                out.push(Arc::unwrap_or_clone(leaf));
                 Ok(())
             }
             Node::Stored { hash, version } => {
@@ -382,7 +384,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             }
             Node::Internal { .. } if depth >= KEY_BITS => Err(too_deep()),
             Node::Internal { children, .. } => {
-                let [left, right] = *children;
+                let [left, right] = Arc::unwrap_or_clone(children);
                 let mut right_path = *path;
                 right_path.0[depth / 8] |= 0x80 >> (depth % 8);
                 self.collect(left, depth + 1, path, out)?;
@@ -392,41 +394,85 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     }
 }
 
+/// A new leaf for a change that stores a value; none for a removal.
+fn new_leaf((key, value): &Change) -> Option<Node> {
+    value.as_ref().map(|value| {
+        Node::leaf(LeafNode {
+            key: *key,
+            value: value.clone(),
+        })
+    })
+}
+
+/// The key of a leaf node; only called on leaves.
+fn leaf_key(node: &Node) -> Hash {
+    match node {
+        Node::Leaf(leaf, _) => leaf.key,
+        _ => Hash::ZERO,
+    }
+}
+
 fn too_deep() -> LedgerError {
     LedgerError::Corrupt {
         reason: "tree is deeper than a key is long".into(),
     }
 }
 
-/// Pages held in memory: for tests, benchmarks and tools that need no database.
+/// Pages held in memory: for tests, benchmarks and tools that need no database. By default every
+/// read decodes the page's bytes, as a read from the store does; [`MemoryPages::decoded`] keeps
+/// pages decoded instead, as the store's page cache does.
 #[derive(Debug, Default)]
 pub struct MemoryPages {
     pages: std::collections::HashMap<PageKey, Vec<u8>>,
+    decoded: Option<std::collections::HashMap<PageKey, Node>>,
 }
 
 impl MemoryPages {
+    /// Pages kept decoded, so reads skip decoding.
+    pub fn decoded() -> MemoryPages {
+        MemoryPages {
+            pages: std::collections::HashMap::new(),
+            decoded: Some(std::collections::HashMap::new()),
+        }
+    }
+
     /// Stores an update's pages; earlier versions stay readable, as in the store before pruning.
     pub fn commit(&mut self, update: &TreeUpdate) {
-        for (key, bytes) in &update.new_pages {
-            self.pages.insert(*key, bytes.clone());
+        for page in &update.new_pages {
+            match &mut self.decoded {
+                Some(decoded) => {
+                    decoded.insert(page.key, page.node.clone());
+                }
+                None => {
+                    self.pages.insert(page.key, page.bytes.clone());
+                }
+            }
         }
     }
 
     pub fn remove(&mut self, key: &PageKey) {
         self.pages.remove(key);
+        if let Some(decoded) = &mut self.decoded {
+            decoded.remove(key);
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.pages.len()
+        self.pages.len() + self.decoded.as_ref().map_or(0, |decoded| decoded.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pages.is_empty()
+        self.len() == 0
     }
 }
 
 impl PageSource for MemoryPages {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError> {
+        if let Some(node) = self.decoded.as_ref().and_then(|decoded| decoded.get(key)) {
+            if node.hash() == *expected {
+                return Ok(node.clone());
+            }
+        }
         load_page(self.pages.get(key).map(Vec::as_slice), key, expected)
     }
 }

@@ -1,14 +1,19 @@
 //! Tree nodes, their hashes, and the page format nodes are stored in.
 //!
 //! A page holds four levels of the binary tree below a node at a depth that is a multiple of four
-//! (one nibble of the key): its inner nodes and leaves, each with its hash, and references to the
-//! pages one nibble deeper at its bottom. Storing the hashes makes reading a page a parse, with no
-//! hashing: an update then hashes only the nodes it changes. A path from the root to a leaf at depth
-//! 20 is five page reads, and updating one account rewrites one small page per nibble of depth
-//! instead of one record per bit.
+//! (one nibble of the key): its inner nodes and leaves, and references to the pages one nibble
+//! deeper at its bottom (their hash and version). A path from the root to a leaf at depth 20 is five
+//! page reads, and updating one account rewrites one small page per nibble of depth instead of one
+//! record per bit.
+//!
+//! A page stores no hash of its own nodes: every block rewrites tens of thousands of pages, and the
+//! hashes were more than half of their bytes. Reading a page recomputes them (a few dozen SHA-256
+//! blocks, microseconds), and the store keeps decoded pages in memory so that few reads do.
 //!
 //! Reading a page checks its structure and that its root hashes to what its parent says; the bytes
 //! themselves are guarded by RocksDB's block checksums.
+
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -73,37 +78,42 @@ impl ChildRef {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PageKey {
     pub version: u64,
-    /// Depth of the page's root in nibbles (its bit depth divided by four).
-    pub nibbles: u8,
-    /// The key's first `nibbles` nibbles; the rest is zero.
+    /// Depth of the page's root in pages (its bit depth divided by [`PAGE_LEVELS`]).
+    pub level: u8,
+    /// The key's first `level * PAGE_LEVELS` bits; the rest is zero.
     pub path: [u8; 32],
 }
 
 impl PageKey {
     /// The key of the page whose root sits at `bit_depth` on the way to `key`.
     pub fn new(version: u64, bit_depth: usize, key: &Hash) -> PageKey {
-        let nibbles = bit_depth / PAGE_LEVELS;
+        let level = bit_depth / PAGE_LEVELS;
+        let bits = level * PAGE_LEVELS;
         let mut path = [0u8; 32];
-        let full_bytes = nibbles / 2;
+        let full_bytes = bits / 8;
         path[..full_bytes].copy_from_slice(&key.0[..full_bytes]);
-        if nibbles % 2 == 1 {
-            path[full_bytes] = key.0[full_bytes] & 0xf0;
+        if !bits.is_multiple_of(8) {
+            path[full_bytes] = key.0[full_bytes] & (0xff << (8 - bits % 8));
         }
-        // A depth is at most 252 bits, so the nibble count fits a byte.
+        // A depth is less than 256 bits, so the level fits a byte.
         PageKey {
             version,
-            nibbles: nibbles as u8,
+            level: level as u8,
             path,
         }
     }
 
+    fn path_len(level: u8) -> usize {
+        (usize::from(level) * PAGE_LEVELS).div_ceil(8)
+    }
+
     /// Database key: version (big-endian, so one version's pages sit together and old versions
-    /// sort first), nibble count, then only the path bytes that carry nibbles.
+    /// sort first), level, then only the path bytes that carry path bits.
     pub fn encode(&self) -> Vec<u8> {
-        let path_len = (usize::from(self.nibbles)).div_ceil(2);
+        let path_len = Self::path_len(self.level);
         let mut bytes = Vec::with_capacity(9 + path_len);
         bytes.extend_from_slice(&self.version.to_be_bytes());
-        bytes.push(self.nibbles);
+        bytes.push(self.level);
         bytes.extend_from_slice(&self.path[..path_len]);
         bytes
     }
@@ -117,31 +127,32 @@ impl PageKey {
         }
         let mut version = [0u8; 8];
         version.copy_from_slice(&bytes[..8]);
-        let nibbles = bytes[8];
+        let level = bytes[8];
         let path_bytes = &bytes[9..];
-        if path_bytes.len() != usize::from(nibbles).div_ceil(2) || path_bytes.len() > 32 {
+        if path_bytes.len() != Self::path_len(level) || path_bytes.len() > 32 {
             return Err(corrupt());
         }
         let mut path = [0u8; 32];
         path[..path_bytes.len()].copy_from_slice(path_bytes);
         Ok(PageKey {
             version: u64::from_be_bytes(version),
-            nibbles,
+            level,
             path,
         })
     }
 }
 
-/// A subtree in memory, as the update and proof walks see it.
+/// A subtree in memory, as the update and proof walks see it. Subtrees are shared, so cloning a
+/// decoded page out of the cache copies no nodes; an update copies only the nodes on its paths.
 #[derive(Clone, Debug)]
 pub enum Node {
     Empty,
-    /// A leaf with its hash, computed once when the leaf is made or stored with it.
-    Leaf(LeafNode, Hash),
+    /// A leaf with its hash, computed once when the leaf is made or read.
+    Leaf(Arc<LeafNode>, Hash),
     /// An inner node inside a page that is loaded (or being built).
     Internal {
         hash: Hash,
-        children: Box<[Node; 2]>,
+        children: Arc<[Node; 2]>,
     },
     /// A page root that is not loaded.
     Stored {
@@ -168,7 +179,15 @@ impl Node {
 
     pub fn leaf(leaf: LeafNode) -> Node {
         let hash = leaf.hash();
-        Node::Leaf(leaf, hash)
+        Node::Leaf(Arc::new(leaf), hash)
+    }
+
+    /// An inner node over two children, hashed.
+    pub fn internal(left: Node, right: Node) -> Node {
+        Node::Internal {
+            hash: internal_hash(&left.hash(), &right.hash()),
+            children: Arc::new([left, right]),
+        }
     }
 }
 
@@ -178,25 +197,23 @@ const TAG_INTERNAL: u8 = 2;
 const TAG_PAGE: u8 = 3;
 
 /// Serialises the page rooted at `root` (an inner node at a page boundary), preorder: a tag byte
-/// per node, then an inner node's hash; a leaf's key, hash, value length (one byte) and value; or a
-/// child page's hash and version (big-endian).
+/// per node, then nothing more for an inner node; a leaf's key, value length (one byte) and value;
+/// or a child page's hash and version (big-endian).
 pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
     fn write(node: &Node, relative_depth: usize, out: &mut Vec<u8>) -> Result<(), LedgerError> {
         match node {
             Node::Empty => out.push(TAG_EMPTY),
-            Node::Leaf(leaf, hash) => {
+            Node::Leaf(leaf, _) => {
                 out.push(TAG_LEAF);
                 out.extend_from_slice(&leaf.key.0);
-                out.extend_from_slice(&hash.0);
                 let len = u8::try_from(leaf.value.len()).map_err(|_| LedgerError::Corrupt {
                     reason: format!("leaf value of {} bytes", leaf.value.len()),
                 })?;
                 out.push(len);
                 out.extend_from_slice(&leaf.value);
             }
-            Node::Internal { hash, children } if relative_depth < PAGE_LEVELS => {
+            Node::Internal { children, .. } if relative_depth < PAGE_LEVELS => {
                 out.push(TAG_INTERNAL);
-                out.extend_from_slice(&hash.0);
                 write(&children[0], relative_depth + 1, out)?;
                 write(&children[1], relative_depth + 1, out)?;
             }
@@ -213,7 +230,7 @@ pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
         }
         Ok(())
     }
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(512);
     match root {
         Node::Internal { .. } => write(root, 0, &mut out)?,
         _ => {
@@ -225,8 +242,8 @@ pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
     Ok(out)
 }
 
-/// Reads a page back and checks its root carries the hash its parent expects: a page that does not
-/// is corrupt, whatever the reason.
+/// Reads a page back, hashing its nodes, and checks that its root hashes to what its parent
+/// expects: a page that does not is corrupt, whatever the reason.
 pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
     struct Reader<'a> {
         bytes: &'a [u8],
@@ -256,13 +273,11 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
                 TAG_EMPTY if relative_depth > 0 => Ok(Node::Empty),
                 TAG_LEAF if relative_depth > 0 => {
                     let key = self.hash()?;
-                    let hash = self.hash()?;
                     let len = usize::from(self.take(1)?[0]);
                     let value = self.take(len)?.to_vec();
-                    Ok(Node::Leaf(LeafNode { key, value }, hash))
+                    Ok(Node::leaf(LeafNode { key, value }))
                 }
                 TAG_INTERNAL if relative_depth < PAGE_LEVELS => {
-                    let hash = self.hash()?;
                     let left = self.node(relative_depth + 1)?;
                     let right = self.node(relative_depth + 1)?;
                     // One leaf or none below an inner node would have been stored higher up.
@@ -275,10 +290,7 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
                             reason: "page holds a non-canonical inner node".into(),
                         });
                     }
-                    Ok(Node::Internal {
-                        hash,
-                        children: Box::new([left, right]),
-                    })
+                    Ok(Node::internal(left, right))
                 }
                 TAG_PAGE if relative_depth == PAGE_LEVELS => {
                     let hash = self.hash()?;

@@ -117,6 +117,46 @@ fn old_versions_are_pruned_beyond_the_retention_window() {
 }
 
 #[test]
+fn the_caches_never_change_an_answer() {
+    // One store caches everything, the other next to nothing, so it decodes every page it reads.
+    let cached_dir = tempfile::tempdir().unwrap();
+    let bare_dir = tempfile::tempdir().unwrap();
+    let bare_config = StoreConfig {
+        page_cache_pages: 1,
+        account_cache_entries: 1,
+        ..config(100)
+    };
+    let cached = open_funded_store(cached_dir.path(), config(100), 64, 1_000).unwrap();
+    let bare = open_funded_store(bare_dir.path(), bare_config.clone(), 64, 1_000).unwrap();
+    for nonce in 0..4u64 {
+        let txs: Vec<_> = (0..24)
+            .map(|sender| {
+                let to = test_address((sender * 7 + nonce * 5) % 90);
+                transfer(&test_key(sender), TEST_CHAIN_ID, nonce, to, 3, 1)
+            })
+            .collect();
+        let a = commit_next_block(&cached, test_address(63), txs.clone()).unwrap();
+        let b = commit_next_block(&bare, test_address(63), txs).unwrap();
+        assert_eq!(a.hash(), b.hash());
+    }
+    drop(bare);
+    let bare = open_funded_store(bare_dir.path(), bare_config, 64, 1_000).unwrap();
+    for index in 0..90 {
+        let address = test_address(index);
+        assert_eq!(
+            cached.account(&address).unwrap(),
+            bare.account(&address).unwrap()
+        );
+        for height in [0, 2, 4] {
+            assert_eq!(
+                cached.account_proof(&address, height).unwrap(),
+                bare.account_proof(&address, height).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
 fn genesis_is_committed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_funded_store(dir.path(), config(10), 2, 5).unwrap();
