@@ -258,6 +258,15 @@ impl LedgerStore {
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&meta));
         self.write_synced(batch)?;
         *meta_slot = Some(meta);
+        {
+            let _gate = self
+                .account_gate
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (address, account) in accounts {
+                self.account_cache.insert(*address, Some(*account));
+            }
+        }
         let root = tree.root_hash();
         for page in tree.new_pages {
             self.page_cache.insert(page.key, page.node);

@@ -42,6 +42,7 @@ pub struct NodeConfig {
     pub mempool: MempoolLimits,
     pub consensus: ConsensusConfig,
     pub sync: SyncConfig,
+    pub storage: StorageConfig,
     pub log: LogConfig,
 }
 
@@ -159,6 +160,44 @@ impl Default for SyncConfig {
     }
 }
 
+/// The ledger store: how much history stays provable and how much state is kept in memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Heights whose state can still be proven; older versions of the state tree are pruned.
+    pub retained_heights: u64,
+    /// State tree pages kept decoded in memory (a million accounts make about 350,000).
+    pub page_cache_pages: usize,
+    /// Accounts kept in memory in front of the accounts table.
+    pub account_cache_entries: usize,
+    /// RocksDB's block cache, MiB.
+    pub block_cache_mib: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let store = cairn_ledger::StoreConfig::default();
+        StorageConfig {
+            retained_heights: store.retained_versions,
+            page_cache_pages: store.page_cache_pages,
+            account_cache_entries: store.account_cache_entries,
+            block_cache_mib: store.block_cache_bytes >> 20,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The ledger's settings these give.
+    pub fn store_config(&self) -> cairn_ledger::StoreConfig {
+        cairn_ledger::StoreConfig {
+            retained_versions: self.retained_heights,
+            page_cache_pages: self.page_cache_pages,
+            account_cache_entries: self.account_cache_entries,
+            block_cache_bytes: self.block_cache_mib.saturating_mul(1 << 20),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -232,6 +271,17 @@ impl NodeConfig {
         }
         if self.sync.status_interval_ms < 50 {
             return Err("sync.status_interval_ms: at least 50".into());
+        }
+        if self.storage.retained_heights == 0 {
+            return Err("storage.retained_heights: at least 1".into());
+        }
+        if self.storage.page_cache_pages < 1024 || self.storage.account_cache_entries < 1024 {
+            return Err(
+                "storage.page_cache_pages and storage.account_cache_entries: at least 1024".into(),
+            );
+        }
+        if self.storage.block_cache_mib < 8 || self.storage.block_cache_mib > 1 << 20 {
+            return Err("storage.block_cache_mib: between 8 and 1048576".into());
         }
         Ok(())
     }

@@ -40,10 +40,14 @@ pub struct RunningNode {
 }
 
 /// Opens the ledger and commits genesis on first start; refuses a database of another chain.
-pub fn open_store(home: &Home, genesis: &Genesis) -> Result<LedgerStore, NodeError> {
+pub fn open_store(
+    home: &Home,
+    genesis: &Genesis,
+    config: StoreConfig,
+) -> Result<LedgerStore, NodeError> {
     let path = home.ledger_dir();
     std::fs::create_dir_all(&path).map_err(NodeError::io("create", &path))?;
-    let store = LedgerStore::open(&path, StoreConfig::default())?;
+    let store = LedgerStore::open(&path, config)?;
     match store.meta() {
         None => {
             store.commit_genesis(genesis.chain_id(), genesis.hash(), &genesis.accounts())?;
@@ -103,7 +107,10 @@ impl RunningNode {
                 info!(key = %key, "the validator key is not in the genesis set; following only");
             }
         }
-        let store = Arc::new(tokio::task::block_in_place(|| open_store(home, &genesis))?);
+        let store_config = config.storage.store_config();
+        let store = Arc::new(tokio::task::block_in_place(|| {
+            open_store(home, &genesis, store_config)
+        })?);
 
         let (consensus_tx, consensus_rx) = mpsc::channel(CHANNEL);
         let (txs_tx, txs_rx) = mpsc::channel(CHANNEL);

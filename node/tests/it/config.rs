@@ -32,4 +32,20 @@ fn unknown_keys_and_bad_values_are_named() {
     assert!(error.contains("blocks_per_request"), "{error}");
     let error = load("[mempool]\nmax_transactions = -1\n").unwrap_err();
     assert!(error.contains("max_transactions"), "{error}");
+    let error = load("[storage]\nretained_heights = 0\n").unwrap_err();
+    assert!(error.contains("retained_heights"), "{error}");
+    let error = load("[storage]\nblock_cache_mib = 1\n").unwrap_err();
+    assert!(error.contains("block_cache_mib"), "{error}");
+}
+
+#[test]
+fn storage_settings_reach_the_store() {
+    let config = load("[storage]\nretained_heights = 500\npage_cache_pages = 4096\n").unwrap();
+    let store = config.storage.store_config();
+    assert_eq!(store.retained_versions, 500);
+    assert_eq!(store.page_cache_pages, 4096);
+    assert_eq!(
+        store.account_cache_entries,
+        cairn_ledger::StoreConfig::default().account_cache_entries
+    );
 }
