@@ -149,7 +149,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             }
         }
         let mut writes = Writes::default();
-        let root = self.update(Node::from_ref(base), 0, &deduped, version, &mut writes)?;
+        let root = self.update(&Node::from_ref(base), 0, &deduped, version, &mut writes)?;
         let root = match root {
             Node::Empty => ChildRef::Empty,
             Node::Leaf(leaf, _) => ChildRef::Leaf(Arc::unwrap_or_clone(leaf)),
@@ -168,34 +168,34 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         })
     }
 
+    /// The subtree `node` at `depth` with `changes` applied. The old subtree is only read: what
+    /// the changes do not touch is shared with it, not copied.
     fn update(
         &self,
-        node: Node,
+        node: &Node,
         depth: usize,
         changes: &[Change],
         version: u64,
         writes: &mut Writes,
     ) -> Result<Node, LedgerError> {
         let Some((first_key, _)) = changes.first() else {
-            return Ok(node);
+            return Ok(node.clone());
         };
         match node {
             Node::Stored {
                 hash,
                 version: page_version,
             } => {
-                let page_key = PageKey::new(page_version, depth, first_key);
-                let loaded = self.source.page(&page_key, &hash)?;
-                let mut below = Writes::default();
-                let updated = self.update(loaded, depth, changes, version, &mut below)?;
-                if updated.hash() == hash {
+                let page_key = PageKey::new(*page_version, depth, first_key);
+                let loaded = self.source.page(&page_key, hash)?;
+                let written = (writes.new_pages.len(), writes.stale_pages.len());
+                let updated = self.update(&loaded, depth, changes, version, writes)?;
+                if updated.hash() == *hash {
                     // Nothing changed (values rewritten with themselves): keep the old page.
-                    return Ok(Node::Stored {
-                        hash,
-                        version: page_version,
-                    });
+                    writes.new_pages.truncate(written.0);
+                    writes.stale_pages.truncate(written.1);
+                    return Ok(node.clone());
                 }
-                writes.absorb(below);
                 writes.stale_pages.push(page_key);
                 Ok(updated)
             }
@@ -203,27 +203,27 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 let leaves: Vec<Node> = changes.iter().filter_map(new_leaf).collect();
                 self.build(depth, &leaves, version, writes)
             }
-            existing @ Node::Leaf(..) => {
-                let existing_key = leaf_key(&existing);
+            Node::Leaf(..) => {
+                let existing_key = leaf_key(node);
                 let mut leaves = Vec::with_capacity(changes.len() + 1);
-                let mut existing = Some(existing);
+                let mut existing = Some(node);
                 for change in changes {
                     if existing_key <= change.0 {
                         if let Some(leaf) = existing.take() {
                             // An existing leaf the changes do not replace moves down unchanged.
                             if existing_key < change.0 {
-                                leaves.push(leaf);
+                                leaves.push(leaf.clone());
                             }
                         }
                     }
                     leaves.extend(new_leaf(change));
                 }
-                leaves.extend(existing);
+                leaves.extend(existing.cloned());
                 self.build(depth, &leaves, version, writes)
             }
             Node::Internal { .. } if depth >= KEY_BITS => Err(too_deep()),
             Node::Internal { children, .. } => {
-                let [left, right] = Arc::unwrap_or_clone(children);
+                let [left, right] = &**children;
                 let split = changes.partition_point(|(key, _)| !key.bit(depth));
                 let (left_changes, right_changes) = changes.split_at(split);
                 let (left, right) = if changes.len() >= PARALLEL_MIN_CHANGES
@@ -231,8 +231,8 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     && !right_changes.is_empty()
                 {
                     let (left, right) = join(
-                        || self.update_owned(left, depth + 1, left_changes, version),
-                        || self.update_owned(right, depth + 1, right_changes, version),
+                        || self.update_apart(left, depth + 1, left_changes, version),
+                        || self.update_apart(right, depth + 1, right_changes, version),
                     );
                     let (left, left_writes) = left?;
                     let (right, right_writes) = right?;
@@ -249,9 +249,10 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         }
     }
 
-    fn update_owned(
+    /// [`Self::update`] with writes of its own, for a subtree updated on another core.
+    fn update_apart(
         &self,
-        node: Node,
+        node: &Node,
         depth: usize,
         changes: &[Change],
         version: u64,
