@@ -17,6 +17,12 @@
 //! Committing a block (or the genesis state) is one `WriteBatch`, written with `sync`: after a
 //! crash at any moment the store is at the last committed block, never between two. Pruning of
 //! old tree versions rides in the same batch.
+//!
+//! # Caches
+//! Decoded tree pages and the latest accounts are kept in memory ([`StoreConfig`]); commits and
+//! genesis put what they write into them, so executing the next block reads from disk only what
+//! was evicted. The caches only ever hold what the database holds, or is about to hold once the
+//! commit in progress returns.
 
 use std::{
     path::Path,
@@ -75,7 +81,7 @@ const ACCOUNT_READ_CHUNK: usize = 4096;
 pub struct StoreConfig {
     /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1.
     pub retained_versions: u64,
-    /// Tree pages kept decoded in memory (least recently used go first). A page holds up to 16
+    /// Tree pages kept decoded in memory (the least used go first). A page holds up to 16
     /// leaves; a million accounts make about 350,000 pages, of a few hundred bytes to a few
     /// kilobytes each in memory.
     pub page_cache_pages: usize,
