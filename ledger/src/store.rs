@@ -789,31 +789,38 @@ impl StateView for LedgerStore {
         if missing.is_empty() {
             return Ok(accounts);
         }
-        // A cold block touches tens of thousands of accounts; one multi-get per chunk, chunks on
-        // all cores, keeps the reads off the critical path of a single thread.
-        let chunks: Vec<Result<Vec<Option<Account>>, LedgerError>> = missing
-            .par_chunks(ACCOUNT_READ_CHUNK)
-            .map(|chunk| {
-                let cf = self.cf(CF_ACCOUNTS)?;
-                self.db
-                    .batched_multi_get_cf(
-                        cf,
-                        chunk.iter().map(|index| &addresses[*index].0[..]),
-                        false,
-                    )
-                    .into_iter()
-                    .map(|result| {
-                        result?
-                            .map(|bytes| encoding::decode("account", &bytes))
-                            .transpose()
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut read = Vec::with_capacity(missing.len());
-        for chunk in chunks {
-            read.extend(chunk?);
-        }
+        let read_chunk = |chunk: &[usize]| -> Result<Vec<Option<Account>>, LedgerError> {
+            let cf = self.cf(CF_ACCOUNTS)?;
+            self.db
+                .batched_multi_get_cf(
+                    cf,
+                    chunk.iter().map(|index| &addresses[*index].0[..]),
+                    false,
+                )
+                .into_iter()
+                .map(|result| {
+                    result?
+                        .map(|bytes| encoding::decode("account", &bytes))
+                        .transpose()
+                })
+                .collect()
+        };
+        let read = if missing.len() <= ACCOUNT_READ_CHUNK {
+            // A wallet's lookup: no hand-off to the thread pool.
+            read_chunk(&missing)?
+        } else {
+            // A cold block touches tens of thousands of accounts; one multi-get per chunk, chunks
+            // on all cores, keeps the reads off the critical path of a single thread.
+            let chunks: Vec<Result<Vec<Option<Account>>, LedgerError>> = missing
+                .par_chunks(ACCOUNT_READ_CHUNK)
+                .map(read_chunk)
+                .collect();
+            let mut read = Vec::with_capacity(missing.len());
+            for chunk in chunks {
+                read.extend(chunk?);
+            }
+            read
+        };
         for (index, account) in missing.into_iter().zip(read) {
             self.account_cache.insert(addresses[index], account);
             accounts[index] = account;
