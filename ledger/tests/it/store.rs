@@ -157,6 +157,48 @@ fn the_caches_never_change_an_answer() {
 }
 
 #[test]
+fn readers_never_see_an_account_go_back_in_time() {
+    // Readers race the commits on a cache too small to keep anything for long: a value read from
+    // the database just before a commit must never be cached after it.
+    let dir = tempfile::tempdir().unwrap();
+    let small = StoreConfig {
+        account_cache_entries: 2,
+        ..config(100)
+    };
+    let store = open_funded_store(dir.path(), small, 8, 1_000_000).unwrap();
+    let sender = test_address(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    // Stops the readers however the writer ends, a failed assertion included.
+    struct StopReaders<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for StopReaders<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|scope| {
+        for reader in 0..2u64 {
+            let (store, done) = (&store, &done);
+            scope.spawn(move || {
+                let mut seen = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Other addresses push the sender out of the two-entry cache.
+                    store.account(&test_address(3 + reader)).unwrap();
+                    let nonce = store.account(&sender).unwrap().unwrap().nonce;
+                    assert!(nonce >= seen, "nonce went from {seen} back to {nonce}");
+                    seen = nonce;
+                }
+            });
+        }
+        let _stop = StopReaders(&done);
+        for nonce in 0..40 {
+            let tx = transfer(&test_key(0), TEST_CHAIN_ID, nonce, test_address(1), 1, 1);
+            commit_next_block(&store, test_address(2), vec![tx]).unwrap();
+            assert_eq!(store.account(&sender).unwrap().unwrap().nonce, nonce + 1);
+        }
+    });
+}
+
+#[test]
 fn genesis_is_committed_once() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_funded_store(dir.path(), config(10), 2, 5).unwrap();
