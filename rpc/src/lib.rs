@@ -26,6 +26,8 @@ mod handlers;
 pub mod openrpc;
 mod rate_limit;
 mod server;
+#[cfg(feature = "test-utils")]
+pub mod testing;
 pub mod types;
 
 pub use api::{

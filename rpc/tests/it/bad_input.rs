@@ -1,6 +1,8 @@
 //! Bad input of every kind gets its documented error code, and the server keeps serving after.
 
-use cairn_rpc::{codes, HexBytes, NodeApiClient, RpcConfig, TxApiClient};
+use cairn_rpc::{
+    codes, testing::MALFORMED_REQUESTS, HexBytes, NodeApiClient, RpcConfig, TxApiClient,
+};
 use jsonrpsee::core::{client::ClientT, params::ArrayParams};
 use serde_json::{json, Value};
 
@@ -17,72 +19,7 @@ async fn still_serving(node: &TestNode) {
 #[tokio::test]
 async fn protocol_errors_have_json_rpc_codes() {
     let node = TestNode::start().await;
-    // (request body, expected HTTP status, expected JSON-RPC code)
-    let table: &[(&str, u16, i32)] = &[
-        ("", 400, codes::PARSE_ERROR),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"#,
-            200,
-            codes::PARSE_ERROR,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"node_status""#,
-            200,
-            codes::PARSE_ERROR,
-        ),
-        (
-            r#"[{"jsonrpc":"2.0","id":1,"method":"node_status"}"#,
-            200,
-            codes::PARSE_ERROR,
-        ),
-        (r#"{"jsonrpc":"2.0","id":1}"#, 200, codes::INVALID_REQUEST),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"nope_nothing","params":[]}"#,
-            200,
-            codes::METHOD_NOT_FOUND,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeader","params":["one"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeader","params":[]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":["earliest"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":[-1]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"state_getAccount","params":["cairn1notanaddress"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_get","params":["0x1234"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["0xnothex"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["0x010203"]}"#,
-            200,
-            codes::TX_ENCODING,
-        ),
-    ];
-    for (body, expected_status, expected_code) in table {
+    for (body, expected_status, expected_code) in MALFORMED_REQUESTS {
         let (status, answer) = node.post_json(body).await;
         assert_eq!(
             answer["error"]["code"], *expected_code,

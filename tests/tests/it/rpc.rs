@@ -21,6 +21,7 @@ use cairn_ledger::{Address, Hash, Payload, SignedTransaction, Transaction};
 use cairn_node::context::CairnContext;
 use cairn_rpc::{
     codes,
+    testing::MALFORMED_REQUESTS,
     types::{
         RpcAccount, RpcAccountProof, RpcBlock, RpcCommit, RpcHeader, RpcMempoolStatus,
         RpcNodeStatus, RpcPayload, RpcReceipt, RpcSubmitResult, RpcTxStatus, RpcValidatorSet,
@@ -825,77 +826,8 @@ async fn bad_input(devnet: &Devnet) -> Result<()> {
     let node = client(devnet, NODE)?;
     let port = port(NODE);
 
-    // Protocol and parameter errors, over raw HTTP: (body, HTTP status, code).
-    let protocol: &[(&str, u16, i32)] = &[
-        ("", 400, codes::PARSE_ERROR),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"#,
-            200,
-            codes::PARSE_ERROR,
-        ),
-        (
-            r#"[{"jsonrpc":"2.0","id":1,"method":"node_status"}"#,
-            200,
-            codes::PARSE_ERROR,
-        ),
-        (r#"{"jsonrpc":"2.0","id":1}"#, 200, codes::INVALID_REQUEST),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"nope_nothing","params":[]}"#,
-            200,
-            codes::METHOD_NOT_FOUND,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeader","params":["two"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getHeader","params":[]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":["earliest"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"chain_getBlock","params":[-1]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"state_getAccount","params":[42]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"state_getAccount","params":["cairn1notanaddress"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_get","params":["0x1234"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":["0xnothex"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submit","params":[7]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tx_submitAndWait","params":["0x00","soon"]}"#,
-            200,
-            codes::INVALID_PARAMS,
-        ),
-    ];
-    for (body, expected_status, expected_code) in protocol {
+    // Protocol and parameter errors, over raw HTTP.
+    for (body, expected_status, expected_code) in MALFORMED_REQUESTS {
         let (status, answer) = post_json(port, body).await?;
         ensure!(
             answer["error"]["code"] == json!(expected_code) && status == *expected_status,
