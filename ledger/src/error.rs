@@ -59,6 +59,12 @@ pub enum LedgerError {
 
     #[error("database error: {0}")]
     Database(#[from] rocksdb::Error),
+
+    #[error("cannot use the database directory {path}: {source}")]
+    Directory {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Why one transaction is refused, by the executor or by a mempool's admission check.

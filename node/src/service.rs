@@ -9,7 +9,7 @@ use std::{
 use cairn_genesis::Genesis;
 use cairn_ledger::{LedgerStore, SecretKey, StoreConfig};
 use tokio::sync::{broadcast, mpsc, watch};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::{
     config::{read_node_key, Home, NodeConfig},
@@ -255,6 +255,14 @@ impl RunningNode {
         };
         for task in self.tasks {
             let _ = task.await;
+        }
+        // Every commit is already durable; this only spares the next start replaying the log.
+        let store = self.shared.store.clone();
+        if let Err(error) = tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .unwrap_or(Ok(()))
+        {
+            warn!(%error, "could not flush the store");
         }
         info!("stopped");
         result.and(driver_result)
