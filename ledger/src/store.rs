@@ -30,7 +30,7 @@
 
 use std::{
     path::Path,
-    sync::{PoisonError, RwLock},
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -49,7 +49,7 @@ use crate::{
     error::LedgerError,
     execute::{BlockExecution, Executor, SignaturePolicy, StateView},
     hash::Hash,
-    tree::{load_page, node::Node, ChildRef, PageKey, PageSource, Proof, SparseMerkleTree},
+    tree::{load_page, node::Page, ChildRef, PageKey, PageSource, Proof, SparseMerkleTree},
     tx::SignedTransaction,
 };
 
@@ -148,7 +148,7 @@ pub struct LedgerStore {
     config: StoreConfig,
     meta: RwLock<Option<ChainMeta>>,
     /// Decoded pages by key. A page key names one immutable page, so entries never go stale.
-    page_cache: MemoryCache<PageKey, Node>,
+    page_cache: MemoryCache<PageKey, Arc<Page>>,
     /// The latest account of each address, `None` for none. Kept exact by `account_gate`.
     account_cache: MemoryCache<Address, Option<Account>>,
     /// Held shared while a cache miss is read from the database and cached, and exclusively
@@ -267,7 +267,11 @@ impl LedgerStore {
             batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
         }
         for page in &tree.new_pages {
-            batch.put_cf(self.cf(CF_TREE_PAGES)?, page.key.encode(), &page.bytes);
+            batch.put_cf(
+                self.cf(CF_TREE_PAGES)?,
+                page.key.encode(),
+                page.page.bytes(),
+            );
         }
         batch.put_cf(
             self.cf(CF_TREE_ROOTS)?,
@@ -288,7 +292,7 @@ impl LedgerStore {
         }
         let root = tree.root_hash();
         for page in tree.new_pages {
-            self.page_cache.insert(page.key, page.node);
+            self.page_cache.insert(page.key, page.page);
         }
         Ok(root)
     }
@@ -535,7 +539,7 @@ impl LedgerStore {
             .tree
             .new_pages
             .iter()
-            .map(|page| (page.key.encode(), &page.bytes[..]))
+            .map(|page| (page.key.encode(), page.page.bytes()))
             .collect();
         pages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, bytes) in pages {
@@ -591,7 +595,7 @@ impl LedgerStore {
 
     /// Puts a block's accounts and new pages into the caches, and takes out the pages it
     /// replaced, which serve only proofs at older heights now; returns those for disposal.
-    fn cache_block(&self, execution: &BlockExecution) -> Vec<(PageKey, Node)> {
+    fn cache_block(&self, execution: &BlockExecution) -> Vec<(PageKey, Arc<Page>)> {
         for (address, account) in &execution.changed_accounts {
             self.account_cache.insert(*address, Some(*account));
         }
@@ -602,7 +606,7 @@ impl LedgerStore {
             .filter_map(|key| self.page_cache.remove(key))
             .collect();
         for page in &execution.tree.new_pages {
-            self.page_cache.insert(page.key, page.node.clone());
+            self.page_cache.insert(page.key, page.page.clone());
         }
         replaced
     }
@@ -802,18 +806,18 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
 }
 
 impl PageSource for LedgerStore {
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError> {
-        if let Some(node) = self.page_cache.get(key) {
-            if node.hash() == *expected {
-                return Ok(node);
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
+        if let Some(page) = self.page_cache.get(key) {
+            if page.hash() == *expected {
+                return Ok(page);
             }
         }
         let bytes = self
             .db
             .get_pinned_cf(self.cf(CF_TREE_PAGES)?, key.encode())?;
-        let node = load_page(bytes.as_deref(), key, expected)?;
-        self.page_cache.insert(*key, node.clone());
-        Ok(node)
+        let page = load_page(bytes.as_deref(), key, expected)?;
+        self.page_cache.insert(*key, page.clone());
+        Ok(page)
     }
 }
 

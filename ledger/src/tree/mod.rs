@@ -26,7 +26,8 @@
 //! # Storage
 //! Nodes are grouped into pages of four levels ([`node`]), keyed by the version that wrote them and
 //! their path, so any version's root reaches any leaf through at most one page per nibble. An update
-//! returns each new page both encoded, for the store, and decoded, for its page cache.
+//! writes each new page straight in its stored form, with the hashes beside it ([`node::Page`]), so
+//! the same page goes to the store and to its page cache.
 //! A version's root is a [`ChildRef`] stored beside it. Pages an update replaces are listed in the
 //! update, so the store can index them by the version that made them stale and prune them later.
 
@@ -38,7 +39,9 @@ use std::sync::Arc;
 
 use rayon::join;
 
-use self::node::{decode_page, encode_page, Node, KEY_BITS, MAX_VALUE_LEN, PAGE_LEVELS};
+use self::node::{
+    decode_page, leaf_hash, Kind, Page, PageBuilder, KEY_BITS, MAX_VALUE_LEN, PAGE_LEVELS,
+};
 pub use self::{
     node::{ChildRef, LeafNode, PageKey},
     proof::{Proof, ProofTerminal},
@@ -55,7 +58,7 @@ const PARALLEL_MIN_CHANGES: usize = 512;
 /// Where the tree reads its pages from: the database, a cache in front of it, or memory in tests.
 pub trait PageSource: Sync {
     /// The decoded page at `key`, which must hash to `expected`.
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError>;
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError>;
 }
 
 /// Decodes a stored page: the common body of every [`PageSource`].
@@ -63,23 +66,20 @@ pub fn load_page(
     bytes: Option<&[u8]>,
     key: &PageKey,
     expected: &Hash,
-) -> Result<Node, LedgerError> {
+) -> Result<Arc<Page>, LedgerError> {
     match bytes {
-        Some(bytes) => decode_page(bytes, expected),
+        Some(bytes) => decode_page(bytes, expected).map(Arc::new),
         None => Err(LedgerError::Corrupt {
             reason: format!("page {key:?} is missing (pruned or never written)"),
         }),
     }
 }
 
-/// A page an update wrote.
+/// A page an update wrote: what the store writes ([`Page::bytes`]) and what its cache keeps.
 #[derive(Debug, Clone)]
 pub struct NewPage {
     pub key: PageKey,
-    /// What the store writes.
-    pub bytes: Vec<u8>,
-    /// The page decoded, ready for a cache.
-    pub node: Node,
+    pub page: Arc<Page>,
 }
 
 /// What applying a batch of changes produces; nothing is written until the store commits it.
@@ -109,7 +109,19 @@ impl Writes {
         self.new_pages.extend(other.new_pages);
         self.stale_pages.extend(other.stale_pages);
     }
+
+    fn mark(&self) -> (usize, usize) {
+        (self.new_pages.len(), self.stale_pages.len())
+    }
+
+    fn truncate(&mut self, (new_pages, stale_pages): (usize, usize)) {
+        self.new_pages.truncate(new_pages);
+        self.stale_pages.truncate(stale_pages);
+    }
 }
+
+/// A leaf on its way into a subtree being built: its key and value.
+type LeafRef<'a> = (Hash, &'a [u8]);
 
 /// The tree's operations over a [`PageSource`]; it holds no state of its own.
 #[derive(Debug, Clone, Copy)]
@@ -149,268 +161,427 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             }
         }
         let mut writes = Writes::default();
-        let root = self.update(&Node::from_ref(base), 0, &deduped, version, &mut writes)?;
-        let root = match root {
-            Node::Empty => ChildRef::Empty,
-            Node::Leaf(leaf, _) => ChildRef::Leaf(Arc::unwrap_or_clone(leaf)),
-            Node::Stored { hash, version } => ChildRef::Page { hash, version },
-            Node::Internal { .. } => {
-                return Err(LedgerError::Corrupt {
-                    reason: "unsealed root after update".into(),
+        // The root's position is like a child page's: a subtree of two leaves or more there is
+        // a page of its own.
+        let mut slot = PageBuilder::with_capacity(64, 1);
+        match &base {
+            _ if deduped.is_empty() => {
+                return Ok(TreeUpdate {
+                    version,
+                    root: base,
+                    new_pages: Vec::new(),
+                    stale_pages: Vec::new(),
                 })
             }
-        };
+            ChildRef::Page {
+                hash,
+                version: base_version,
+            } => {
+                let page = self
+                    .source
+                    .page(&PageKey::new(*base_version, 0, &Hash::ZERO), hash)?;
+                self.update_page(
+                    &page,
+                    *base_version,
+                    0,
+                    &deduped,
+                    version,
+                    &mut slot,
+                    &mut writes,
+                )?;
+            }
+            ChildRef::Leaf(leaf) => {
+                let leaves = merge_leaf((leaf.key, &leaf.value), &deduped);
+                self.build(0, PAGE_LEVELS, &leaves, version, &mut slot, &mut writes)?;
+            }
+            ChildRef::Empty => {
+                let leaves = new_leaves(&deduped);
+                self.build(0, PAGE_LEVELS, &leaves, version, &mut slot, &mut writes)?;
+            }
+        }
         Ok(TreeUpdate {
             version,
-            root,
+            root: slot.page().child_ref(0),
             new_pages: writes.new_pages,
             stale_pages: writes.stale_pages,
         })
     }
 
-    /// The subtree `node` at `depth` with `changes` applied. The old subtree is only read: what
-    /// the changes do not touch is shared with it, not copied.
-    fn update(
+    /// Writes into `out` the node at `index` of `old`, at `depth` (`relative` levels below its
+    /// page's root), with `changes` applied; returns what the node became. What the changes do
+    /// not touch is copied as it is, hashes included.
+    #[allow(clippy::too_many_arguments)]
+    fn update_node(
         &self,
-        node: &Node,
+        old: &Page,
+        index: usize,
         depth: usize,
+        relative: usize,
         changes: &[Change],
         version: u64,
+        out: &mut PageBuilder,
         writes: &mut Writes,
-    ) -> Result<Node, LedgerError> {
+    ) -> Result<Kind, LedgerError> {
         let Some((first_key, _)) = changes.first() else {
-            return Ok(node.clone());
+            out.copy_subtree(old, index);
+            return Ok(old.kind(index));
         };
-        match node {
-            Node::Stored {
-                hash,
-                version: page_version,
-            } => {
-                let page_key = PageKey::new(*page_version, depth, first_key);
-                let loaded = self.source.page(&page_key, hash)?;
-                let written = (writes.new_pages.len(), writes.stale_pages.len());
-                let updated = self.update(&loaded, depth, changes, version, writes)?;
-                if updated.hash() == *hash {
-                    // Nothing changed (values rewritten with themselves): keep the old page.
-                    writes.new_pages.truncate(written.0);
-                    writes.stale_pages.truncate(written.1);
-                    return Ok(node.clone());
-                }
-                writes.stale_pages.push(page_key);
-                Ok(updated)
-            }
-            Node::Empty => {
-                let leaves: Vec<Node> = changes.iter().filter_map(new_leaf).collect();
-                self.build(depth, &leaves, version, writes)
-            }
-            Node::Leaf(..) => {
-                let existing_key = leaf_key(node);
-                let mut leaves = Vec::with_capacity(changes.len() + 1);
-                let mut existing = Some(node);
-                for change in changes {
-                    if existing_key <= change.0 {
-                        if let Some(leaf) = existing.take() {
-                            // An existing leaf the changes do not replace moves down unchanged.
-                            if existing_key < change.0 {
-                                leaves.push(leaf.clone());
-                            }
-                        }
-                    }
-                    leaves.extend(new_leaf(change));
-                }
-                leaves.extend(existing.cloned());
-                self.build(depth, &leaves, version, writes)
-            }
-            Node::Internal { .. } if depth >= KEY_BITS => Err(too_deep()),
-            Node::Internal { children, .. } => {
-                let [left, right] = &**children;
+        match old.kind(index) {
+            Kind::Internal if depth >= KEY_BITS => Err(too_deep()),
+            Kind::Internal => {
+                let [left, right] = old.children(index);
                 let split = changes.partition_point(|(key, _)| !key.bit(depth));
                 let (left_changes, right_changes) = changes.split_at(split);
-                let (left, right) = if changes.len() >= PARALLEL_MIN_CHANGES
+                let at = out.open_internal();
+                let (left_kind, right_kind) = if changes.len() >= PARALLEL_MIN_CHANGES
                     && !left_changes.is_empty()
                     && !right_changes.is_empty()
                 {
+                    let update_apart = |child, changes| {
+                        let mut out = PageBuilder::with_capacity(1024, 32);
+                        let mut writes = Writes::default();
+                        let kind = self.update_node(
+                            old,
+                            child,
+                            depth + 1,
+                            relative + 1,
+                            changes,
+                            version,
+                            &mut out,
+                            &mut writes,
+                        )?;
+                        Ok::<_, LedgerError>((kind, out.finish(), writes))
+                    };
                     let (left, right) = join(
-                        || self.update_apart(left, depth + 1, left_changes, version),
-                        || self.update_apart(right, depth + 1, right_changes, version),
+                        || update_apart(left, left_changes),
+                        || update_apart(right, right_changes),
                     );
-                    let (left, left_writes) = left?;
-                    let (right, right_writes) = right?;
+                    let (left_kind, left_page, left_writes) = left?;
+                    let (right_kind, right_page, right_writes) = right?;
+                    out.append(&left_page);
+                    out.append(&right_page);
                     writes.absorb(left_writes);
                     writes.absorb(right_writes);
-                    (left, right)
+                    (left_kind, right_kind)
                 } else {
-                    let left = self.update(left, depth + 1, left_changes, version, writes)?;
-                    let right = self.update(right, depth + 1, right_changes, version, writes)?;
-                    (left, right)
+                    let left_kind = self.update_node(
+                        old,
+                        left,
+                        depth + 1,
+                        relative + 1,
+                        left_changes,
+                        version,
+                        out,
+                        writes,
+                    )?;
+                    let right_kind = self.update_node(
+                        old,
+                        right,
+                        depth + 1,
+                        relative + 1,
+                        right_changes,
+                        version,
+                        out,
+                        writes,
+                    )?;
+                    (left_kind, right_kind)
                 };
-                self.combine(depth, left, right, version, first_key, writes)
+                Ok(close_internal(out, at, left_kind, right_kind))
+            }
+            Kind::Page => {
+                let (hash, page_version) = old.page_ref(index);
+                let page = self
+                    .source
+                    .page(&PageKey::new(page_version, depth, first_key), &hash)?;
+                self.update_page(&page, page_version, depth, changes, version, out, writes)
+            }
+            Kind::Leaf => {
+                let leaves = merge_leaf(old.leaf(index), changes);
+                self.build(depth, relative, &leaves, version, out, writes)
+            }
+            Kind::Empty => {
+                let leaves = new_leaves(changes);
+                self.build(depth, relative, &leaves, version, out, writes)
             }
         }
     }
 
-    /// [`Self::update`] with writes of its own, for a subtree updated on another core.
-    fn update_apart(
+    /// Updates the page `old` (written at `old_version`, its root at `depth`) with `changes`,
+    /// which are not empty, and writes into `out` what stands in its place: a reference to the
+    /// new page, or the single leaf or nothing it shrank to.
+    #[allow(clippy::too_many_arguments)]
+    fn update_page(
         &self,
-        node: &Node,
+        old: &Page,
+        old_version: u64,
         depth: usize,
         changes: &[Change],
         version: u64,
-    ) -> Result<(Node, Writes), LedgerError> {
-        let mut writes = Writes::default();
-        let node = self.update(node, depth, changes, version, &mut writes)?;
-        Ok((node, writes))
+        out: &mut PageBuilder,
+        writes: &mut Writes,
+    ) -> Result<Kind, LedgerError> {
+        let any_key = changes.first().map_or(Hash::ZERO, |change| change.0);
+        let written = writes.mark();
+        let mut page = PageBuilder::with_capacity(old.bytes().len() + 64, old.len() + 4);
+        let kind = self.update_node(old, 0, depth, 0, changes, version, &mut page, writes)?;
+        let old_key = PageKey::new(old_version, depth, &any_key);
+        match kind {
+            Kind::Internal if page.page().hash() == old.hash() => {
+                // Nothing changed (values rewritten with themselves): keep the old page.
+                writes.truncate(written);
+                out.push_page_ref(old.hash(), old_version);
+                Ok(Kind::Page)
+            }
+            Kind::Internal => {
+                writes.stale_pages.push(old_key);
+                Ok(seal(page, depth, &any_key, version, out, writes))
+            }
+            Kind::Empty | Kind::Leaf => {
+                writes.stale_pages.push(old_key);
+                out.append(page.page());
+                Ok(kind)
+            }
+            Kind::Page => Err(LedgerError::Corrupt {
+                reason: "a page's root became a page reference".into(),
+            }),
+        }
     }
 
-    /// The canonical subtree at `depth` holding exactly `leaves` (leaf nodes, sorted, distinct keys).
+    /// Writes into `out` the canonical subtree at `depth` holding exactly `leaves` (sorted,
+    /// distinct keys); at a page boundary below the page being built, a page of its own.
     fn build(
         &self,
         depth: usize,
-        leaves: &[Node],
+        relative: usize,
+        leaves: &[LeafRef<'_>],
         version: u64,
+        out: &mut PageBuilder,
         writes: &mut Writes,
-    ) -> Result<Node, LedgerError> {
+    ) -> Result<Kind, LedgerError> {
         match leaves {
-            [] => Ok(Node::Empty),
-            [leaf] => Ok(leaf.clone()),
-            [first, ..] => {
+            [] => {
+                out.push_empty();
+                Ok(Kind::Empty)
+            }
+            [(key, value)] => {
+                out.push_leaf(key, value, leaf_hash(key, value));
+                Ok(Kind::Leaf)
+            }
+            [(first, _), ..] => {
                 if depth >= KEY_BITS {
                     return Err(LedgerError::Corrupt {
                         reason: "two leaves share a key".into(),
                     });
                 }
-                let split = leaves.partition_point(|leaf| !leaf_key(leaf).bit(depth));
+                if relative == PAGE_LEVELS {
+                    let mut page = PageBuilder::with_capacity(1024, 32);
+                    self.build(depth, 0, leaves, version, &mut page, writes)?;
+                    return Ok(seal(page, depth, first, version, out, writes));
+                }
+                let split = leaves.partition_point(|(key, _)| !key.bit(depth));
                 let (left, right) = leaves.split_at(split);
-                let left = self.build(depth + 1, left, version, writes)?;
-                let right = self.build(depth + 1, right, version, writes)?;
-                self.combine(depth, left, right, version, &leaf_key(first), writes)
+                let at = out.open_internal();
+                self.build(depth + 1, relative + 1, left, version, out, writes)?;
+                self.build(depth + 1, relative + 1, right, version, out, writes)?;
+                out.close_internal(at);
+                Ok(Kind::Internal)
             }
         }
-    }
-
-    /// Joins two updated children into the canonical node at `depth`, sealing it into a page
-    /// when `depth` is a page boundary.
-    fn combine(
-        &self,
-        depth: usize,
-        left: Node,
-        right: Node,
-        version: u64,
-        any_key_below: &Hash,
-        writes: &mut Writes,
-    ) -> Result<Node, LedgerError> {
-        let node = match (left, right) {
-            (Node::Empty, Node::Empty) => return Ok(Node::Empty),
-            (Node::Empty, leaf @ Node::Leaf(..)) | (leaf @ Node::Leaf(..), Node::Empty) => {
-                return Ok(leaf)
-            }
-            (left, right) => Node::internal(left, right),
-        };
-        if !depth.is_multiple_of(PAGE_LEVELS) {
-            return Ok(node);
-        }
-        let hash = node.hash();
-        let key = PageKey::new(version, depth, any_key_below);
-        writes.new_pages.push(NewPage {
-            key,
-            bytes: encode_page(&node)?,
-            node,
-        });
-        Ok(Node::Stored { hash, version })
     }
 
     /// A proof for `key` against the tree whose root is `root`.
     pub fn prove(&self, root: ChildRef, key: &Hash) -> Result<Proof, LedgerError> {
         let mut siblings = Vec::new();
-        let mut node = Node::from_ref(root);
+        let mut page = match root {
+            ChildRef::Empty => {
+                return Ok(Proof {
+                    siblings,
+                    terminal: ProofTerminal::Empty,
+                })
+            }
+            ChildRef::Leaf(leaf) => {
+                return Ok(Proof {
+                    siblings,
+                    terminal: ProofTerminal::Leaf(leaf),
+                })
+            }
+            ChildRef::Page { hash, version } => {
+                self.source.page(&PageKey::new(version, 0, key), &hash)?
+            }
+        };
+        let mut index = 0;
         let mut depth = 0;
         loop {
-            node = match node {
-                Node::Empty => {
+            match page.kind(index) {
+                Kind::Empty => {
                     return Ok(Proof {
                         siblings,
                         terminal: ProofTerminal::Empty,
                     })
                 }
-                Node::Leaf(leaf, _) => {
+                Kind::Leaf => {
+                    let (key, value) = page.leaf(index);
                     return Ok(Proof {
                         siblings,
-                        terminal: ProofTerminal::Leaf(Arc::unwrap_or_clone(leaf)),
-                    })
+                        terminal: ProofTerminal::Leaf(LeafNode {
+                            key,
+                            value: value.to_vec(),
+                        }),
+                    });
                 }
-                Node::Stored { hash, version } => self
-                    .source
-                    .page(&PageKey::new(version, depth, key), &hash)?,
-                Node::Internal { .. } if depth >= KEY_BITS => return Err(too_deep()),
-                Node::Internal { children, .. } => {
-                    let [left, right] = &*children;
+                Kind::Page => {
+                    let (hash, version) = page.page_ref(index);
+                    page = self
+                        .source
+                        .page(&PageKey::new(version, depth, key), &hash)?;
+                    index = 0;
+                }
+                Kind::Internal if depth >= KEY_BITS => return Err(too_deep()),
+                Kind::Internal => {
+                    let [left, right] = page.children(index);
                     let (next, sibling) = if key.bit(depth) {
-                        (right.clone(), left)
+                        (right, left)
                     } else {
-                        (left.clone(), right)
+                        (left, right)
                     };
-                    siblings.push(sibling.hash());
+                    siblings.push(page.entry(sibling).hash);
                     depth += 1;
-                    next
+                    index = next;
                 }
-            };
+            }
         }
     }
 
     /// Walks the tree at `root` and returns every leaf, in key order; for tests and audits.
     pub fn leaves(&self, root: ChildRef) -> Result<Vec<LeafNode>, LedgerError> {
         let mut out = Vec::new();
-        self.collect(Node::from_ref(root), 0, &Hash::ZERO, &mut out)?;
+        match root {
+            ChildRef::Empty => {}
+            ChildRef::Leaf(leaf) => out.push(leaf),
+            ChildRef::Page { hash, version } => {
+                let page = self
+                    .source
+                    .page(&PageKey::new(version, 0, &Hash::ZERO), &hash)?;
+                self.collect(&page, 0, 0, &Hash::ZERO, &mut out)?;
+            }
+        }
         Ok(out)
     }
 
     fn collect(
         &self,
-        node: Node,
+        page: &Page,
+        index: usize,
         depth: usize,
         path: &Hash,
         out: &mut Vec<LeafNode>,
     ) -> Result<(), LedgerError> {
-        match node {
-            Node::Empty => Ok(()),
-            Node::Leaf(leaf, _) => {
-                out.push(Arc::unwrap_or_clone(leaf));
+        match page.kind(index) {
+            Kind::Empty => Ok(()),
+            Kind::Leaf => {
+                let (key, value) = page.leaf(index);
+                out.push(LeafNode {
+                    key,
+                    value: value.to_vec(),
+                });
                 Ok(())
             }
-            Node::Stored { hash, version } => {
-                let page = self
+            Kind::Page => {
+                let (hash, version) = page.page_ref(index);
+                let child = self
                     .source
                     .page(&PageKey::new(version, depth, path), &hash)?;
-                self.collect(page, depth, path, out)
+                self.collect(&child, 0, depth, path, out)
             }
-            Node::Internal { .. } if depth >= KEY_BITS => Err(too_deep()),
-            Node::Internal { children, .. } => {
-                let [left, right] = Arc::unwrap_or_clone(children);
+            Kind::Internal if depth >= KEY_BITS => Err(too_deep()),
+            Kind::Internal => {
+                let [left, right] = page.children(index);
                 let mut right_path = *path;
                 right_path.0[depth / 8] |= 0x80 >> (depth % 8);
-                self.collect(left, depth + 1, path, out)?;
-                self.collect(right, depth + 1, &right_path, out)
+                self.collect(page, left, depth + 1, path, out)?;
+                self.collect(page, right, depth + 1, &right_path, out)
             }
         }
     }
 }
 
-/// A new leaf for a change that stores a value; none for a removal.
-fn new_leaf((key, value): &Change) -> Option<Node> {
-    value.as_ref().map(|value| {
-        Node::leaf(LeafNode {
-            key: *key,
-            value: value.clone(),
-        })
-    })
+/// Closes the inner node opened at `at` over its two updated children, collapsing it into what
+/// the canonical tree holds there when at most one leaf is left below it.
+fn close_internal(out: &mut PageBuilder, at: usize, left: Kind, right: Kind) -> Kind {
+    match (left, right) {
+        (Kind::Empty, Kind::Empty) => {
+            out.truncate(at);
+            out.push_empty();
+            Kind::Empty
+        }
+        (Kind::Empty, Kind::Leaf) | (Kind::Leaf, Kind::Empty) => {
+            let [left_index, right_index] = out.page().children(at);
+            let leaf_index = if left == Kind::Leaf {
+                left_index
+            } else {
+                right_index
+            };
+            let hash = out.page().entry(leaf_index).hash;
+            let (key, value) = out.page().leaf(leaf_index);
+            let value = value.to_vec();
+            out.truncate(at);
+            out.push_leaf(&key, &value, hash);
+            Kind::Leaf
+        }
+        _ => {
+            out.close_internal(at);
+            Kind::Internal
+        }
+    }
 }
 
-/// The key of a leaf node; only called on leaves.
-fn leaf_key(node: &Node) -> Hash {
-    match node {
-        Node::Leaf(leaf, _) => leaf.key,
-        _ => Hash::ZERO,
+/// Stores the finished `page` (its root at `depth`) as a new page of `version`, and writes a
+/// reference to it into `out`.
+fn seal(
+    page: PageBuilder,
+    depth: usize,
+    any_key_below: &Hash,
+    version: u64,
+    out: &mut PageBuilder,
+    writes: &mut Writes,
+) -> Kind {
+    let page = Arc::new(page.finish());
+    out.push_page_ref(page.hash(), version);
+    writes.new_pages.push(NewPage {
+        key: PageKey::new(version, depth, any_key_below),
+        page,
+    });
+    Kind::Page
+}
+
+/// The leaves a subtree holding only `existing` holds once `changes` (sorted) apply.
+fn merge_leaf<'a>(existing: LeafRef<'a>, changes: &'a [Change]) -> Vec<LeafRef<'a>> {
+    let mut leaves = Vec::with_capacity(changes.len() + 1);
+    let mut existing = Some(existing);
+    for (key, value) in changes {
+        if let Some((existing_key, existing_value)) = existing {
+            if existing_key <= *key {
+                existing = None;
+                // An existing leaf the changes do not replace moves down unchanged.
+                if existing_key < *key {
+                    leaves.push((existing_key, existing_value));
+                }
+            }
+        }
+        if let Some(value) = value {
+            leaves.push((*key, value.as_slice()));
+        }
     }
+    leaves.extend(existing);
+    leaves
+}
+
+/// The leaves `changes` (sorted) put into an empty subtree.
+fn new_leaves(changes: &[Change]) -> Vec<LeafRef<'_>> {
+    changes
+        .iter()
+        .filter_map(|(key, value)| value.as_ref().map(|value| (*key, value.as_slice())))
+        .collect()
 }
 
 fn too_deep() -> LedgerError {
@@ -425,7 +596,7 @@ fn too_deep() -> LedgerError {
 #[derive(Debug, Default)]
 pub struct MemoryPages {
     pages: std::collections::HashMap<PageKey, Vec<u8>>,
-    decoded: Option<std::collections::HashMap<PageKey, Node>>,
+    decoded: Option<std::collections::HashMap<PageKey, Arc<Page>>>,
 }
 
 impl MemoryPages {
@@ -439,13 +610,13 @@ impl MemoryPages {
 
     /// Stores an update's pages; earlier versions stay readable, as in the store before pruning.
     pub fn commit(&mut self, update: &TreeUpdate) {
-        for page in &update.new_pages {
+        for new in &update.new_pages {
             match &mut self.decoded {
                 Some(decoded) => {
-                    decoded.insert(page.key, page.node.clone());
+                    decoded.insert(new.key, new.page.clone());
                 }
                 None => {
-                    self.pages.insert(page.key, page.bytes.clone());
+                    self.pages.insert(new.key, new.page.bytes().to_vec());
                 }
             }
         }
@@ -468,10 +639,10 @@ impl MemoryPages {
 }
 
 impl PageSource for MemoryPages {
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Node, LedgerError> {
-        if let Some(node) = self.decoded.as_ref().and_then(|decoded| decoded.get(key)) {
-            if node.hash() == *expected {
-                return Ok(node.clone());
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
+        if let Some(page) = self.decoded.as_ref().and_then(|decoded| decoded.get(key)) {
+            if page.hash() == *expected {
+                return Ok(page.clone());
             }
         }
         load_page(self.pages.get(key).map(Vec::as_slice), key, expected)

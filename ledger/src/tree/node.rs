@@ -6,14 +6,16 @@
 //! page reads, and updating one account rewrites one small page per nibble of depth instead of one
 //! record per bit.
 //!
+//! In memory a page is its stored bytes plus one [`Entry`] per node, both in preorder, so a
+//! subtree is one contiguous range of each: an update copies the subtrees it does not touch as two
+//! slices and writes only the nodes on its paths, and a page is two allocations, not one per node.
+//!
 //! A page stores no hash of its own nodes: every block rewrites tens of thousands of pages, and the
 //! hashes were more than half of their bytes. Reading a page recomputes them (a few dozen SHA-256
 //! blocks, microseconds), and the store keeps decoded pages in memory so that few reads do.
 //!
 //! Reading a page checks its structure and that its root hashes to what its parent says; the bytes
 //! themselves are guarded by RocksDB's block checksums.
-
-use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -42,7 +44,7 @@ pub struct LeafNode {
 impl LeafNode {
     /// `SHA-256(0x00 || key || value)`: the key has a fixed length, so the split is unambiguous.
     pub fn hash(&self) -> Hash {
-        Hash::digest_parts(&[&[LEAF_DOMAIN], &self.key.0, &self.value])
+        leaf_hash(&self.key, &self.value)
     }
 }
 
@@ -142,112 +144,259 @@ impl PageKey {
     }
 }
 
-/// A subtree in memory, as the update and proof walks see it. Subtrees are shared, so cloning a
-/// decoded page out of the cache copies no nodes; an update copies only the nodes on its paths.
-#[derive(Clone, Debug)]
-pub enum Node {
-    Empty,
-    /// A leaf with its hash, computed once when the leaf is made or read.
-    Leaf(Arc<LeafNode>, Hash),
-    /// An inner node inside a page that is loaded (or being built).
-    Internal {
-        hash: Hash,
-        children: Arc<[Node; 2]>,
-    },
-    /// A page root that is not loaded.
-    Stored {
-        hash: Hash,
-        version: u64,
-    },
-}
-
-impl Node {
-    pub fn hash(&self) -> Hash {
-        match self {
-            Node::Empty => Hash::ZERO,
-            Node::Leaf(_, hash) | Node::Internal { hash, .. } | Node::Stored { hash, .. } => *hash,
-        }
-    }
-
-    pub fn from_ref(child: ChildRef) -> Node {
-        match child {
-            ChildRef::Empty => Node::Empty,
-            ChildRef::Leaf(leaf) => Node::leaf(leaf),
-            ChildRef::Page { hash, version } => Node::Stored { hash, version },
-        }
-    }
-
-    pub fn leaf(leaf: LeafNode) -> Node {
-        let hash = leaf.hash();
-        Node::Leaf(Arc::new(leaf), hash)
-    }
-
-    /// An inner node over two children, hashed.
-    pub fn internal(left: Node, right: Node) -> Node {
-        Node::Internal {
-            hash: internal_hash(&left.hash(), &right.hash()),
-            children: Arc::new([left, right]),
-        }
-    }
-}
-
 const TAG_EMPTY: u8 = 0;
 const TAG_LEAF: u8 = 1;
 const TAG_INTERNAL: u8 = 2;
 const TAG_PAGE: u8 = 3;
 
-/// Serialises the page rooted at `root` (an inner node at a page boundary), preorder: a tag byte
-/// per node, then nothing more for an inner node; a leaf's key, value length (one byte) and value;
-/// or a child page's hash and version (big-endian).
-pub fn encode_page(root: &Node) -> Result<Vec<u8>, LedgerError> {
-    fn write(node: &Node, relative_depth: usize, out: &mut Vec<u8>) -> Result<(), LedgerError> {
-        match node {
-            Node::Empty => out.push(TAG_EMPTY),
-            Node::Leaf(leaf, _) => {
-                out.push(TAG_LEAF);
-                out.extend_from_slice(&leaf.key.0);
-                let len = u8::try_from(leaf.value.len()).map_err(|_| LedgerError::Corrupt {
-                    reason: format!("leaf value of {} bytes", leaf.value.len()),
-                })?;
-                out.push(len);
-                out.extend_from_slice(&leaf.value);
-            }
-            Node::Internal { children, .. } if relative_depth < PAGE_LEVELS => {
-                out.push(TAG_INTERNAL);
-                write(&children[0], relative_depth + 1, out)?;
-                write(&children[1], relative_depth + 1, out)?;
-            }
-            Node::Stored { hash, version } if relative_depth == PAGE_LEVELS => {
-                out.push(TAG_PAGE);
-                out.extend_from_slice(&hash.0);
-                out.extend_from_slice(&version.to_be_bytes());
-            }
-            _ => {
-                return Err(LedgerError::Corrupt {
-                    reason: format!("page node at relative depth {relative_depth} is misplaced"),
+/// Bytes of a leaf before its value: tag, key, value length.
+const LEAF_HEADER: usize = 1 + 32 + 1;
+/// Bytes of a child page reference: tag, hash, version.
+const PAGE_REF_LEN: usize = 1 + 32 + 8;
+
+/// `SHA-256(0x00 || key || value)`, as [`LeafNode::hash`].
+pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
+    Hash::digest_parts(&[&[LEAF_DOMAIN], &key.0, value])
+}
+
+/// One node of a page, in preorder: its hash, the bytes of its subtree, and where its subtree's
+/// entries end.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub hash: Hash,
+    start: u32,
+    end: u32,
+    next: u32,
+}
+
+/// What a node of a page is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Empty,
+    Leaf,
+    Internal,
+    /// The root of a page one nibble deeper.
+    Page,
+}
+
+/// A decoded page: the bytes as stored, serialised in preorder (a tag byte per node; then
+/// nothing more for an inner node; a leaf's key, value length (one byte) and value; or a child
+/// page's hash and version, big-endian), and an [`Entry`] per node in the same order.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+impl Page {
+    /// The stored form.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The hash of the page's root, which its parent refers to it by.
+    pub fn hash(&self) -> Hash {
+        self.entries.first().map_or(Hash::ZERO, |entry| entry.hash)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn entry(&self, index: usize) -> &Entry {
+        &self.entries[index]
+    }
+
+    pub fn kind(&self, index: usize) -> Kind {
+        match self.bytes[self.entries[index].start as usize] {
+            TAG_EMPTY => Kind::Empty,
+            TAG_LEAF => Kind::Leaf,
+            TAG_INTERNAL => Kind::Internal,
+            _ => Kind::Page,
+        }
+    }
+
+    /// The children of the inner node at `index`.
+    pub fn children(&self, index: usize) -> [usize; 2] {
+        let left = index + 1;
+        [left, self.entries[left].next as usize]
+    }
+
+    /// The key and value of the leaf at `index`.
+    pub fn leaf(&self, index: usize) -> (Hash, &[u8]) {
+        let start = self.entries[index].start as usize;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&self.bytes[start + 1..start + 33]);
+        (
+            Hash(key),
+            &self.bytes[start + LEAF_HEADER..self.entries[index].end as usize],
+        )
+    }
+
+    /// The hash and version of the child page referred to at `index`.
+    pub fn page_ref(&self, index: usize) -> (Hash, u64) {
+        let start = self.entries[index].start as usize;
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&self.bytes[start + 1..start + 33]);
+        let mut version = [0u8; 8];
+        version.copy_from_slice(&self.bytes[start + 33..start + PAGE_REF_LEN]);
+        (Hash(hash), u64::from_be_bytes(version))
+    }
+
+    /// The node at `index` as a reference from outside the page: only empty nodes and leaves
+    /// can stand for a whole page's position.
+    pub fn child_ref(&self, index: usize) -> ChildRef {
+        match self.kind(index) {
+            Kind::Leaf => {
+                let (key, value) = self.leaf(index);
+                ChildRef::Leaf(LeafNode {
+                    key,
+                    value: value.to_vec(),
                 })
             }
-        }
-        Ok(())
-    }
-    let mut out = Vec::with_capacity(512);
-    match root {
-        Node::Internal { .. } => write(root, 0, &mut out)?,
-        _ => {
-            return Err(LedgerError::Corrupt {
-                reason: "a page root must be an inner node".into(),
-            })
+            Kind::Page => {
+                let (hash, version) = self.page_ref(index);
+                ChildRef::Page { hash, version }
+            }
+            Kind::Empty | Kind::Internal => ChildRef::Empty,
         }
     }
-    Ok(out)
+}
+
+/// Builds a page node by node, in preorder.
+#[derive(Debug, Default)]
+pub struct PageBuilder {
+    page: Page,
+}
+
+impl PageBuilder {
+    pub fn with_capacity(bytes: usize, entries: usize) -> PageBuilder {
+        PageBuilder {
+            page: Page {
+                bytes: Vec::with_capacity(bytes),
+                entries: Vec::with_capacity(entries),
+            },
+        }
+    }
+
+    /// Where the next node goes.
+    pub fn mark(&self) -> usize {
+        self.page.entries.len()
+    }
+
+    pub fn page(&self) -> &Page {
+        &self.page
+    }
+
+    pub fn finish(self) -> Page {
+        self.page
+    }
+
+    fn push(&mut self, hash: Hash, start: usize) {
+        let next = self.page.entries.len() as u32 + 1;
+        self.page.entries.push(Entry {
+            hash,
+            start: start as u32,
+            end: self.page.bytes.len() as u32,
+            next,
+        });
+    }
+
+    pub fn push_empty(&mut self) {
+        let start = self.page.bytes.len();
+        self.page.bytes.push(TAG_EMPTY);
+        self.push(Hash::ZERO, start);
+    }
+
+    /// Appends a leaf; values are at most [`MAX_VALUE_LEN`] bytes (the caller checks).
+    pub fn push_leaf(&mut self, key: &Hash, value: &[u8], hash: Hash) {
+        let start = self.page.bytes.len();
+        self.page.bytes.push(TAG_LEAF);
+        self.page.bytes.extend_from_slice(&key.0);
+        self.page.bytes.push(value.len().min(MAX_VALUE_LEN) as u8);
+        self.page.bytes.extend_from_slice(value);
+        self.push(hash, start);
+    }
+
+    pub fn push_page_ref(&mut self, hash: Hash, version: u64) {
+        let start = self.page.bytes.len();
+        self.page.bytes.push(TAG_PAGE);
+        self.page.bytes.extend_from_slice(&hash.0);
+        self.page.bytes.extend_from_slice(&version.to_be_bytes());
+        self.push(hash, start);
+    }
+
+    /// Opens an inner node; its two children follow, then [`PageBuilder::close_internal`].
+    pub fn open_internal(&mut self) -> usize {
+        let start = self.page.bytes.len();
+        self.page.bytes.push(TAG_INTERNAL);
+        self.push(Hash::ZERO, start);
+        self.page.entries.len() - 1
+    }
+
+    /// Closes the inner node opened at `index` over the two children written since.
+    pub fn close_internal(&mut self, index: usize) -> Hash {
+        let [left, right] = self.page.children(index);
+        let hash = internal_hash(
+            &self.page.entries[left].hash,
+            &self.page.entries[right].hash,
+        );
+        let (end, next) = (self.page.bytes.len() as u32, self.page.entries.len() as u32);
+        let entry = &mut self.page.entries[index];
+        entry.hash = hash;
+        entry.end = end;
+        entry.next = next;
+        hash
+    }
+
+    /// Drops every node from `mark` on.
+    pub fn truncate(&mut self, mark: usize) {
+        if let Some(entry) = self.page.entries.get(mark) {
+            self.page.bytes.truncate(entry.start as usize);
+            self.page.entries.truncate(mark);
+        }
+    }
+
+    /// Appends the subtree rooted at `index` of `page` unchanged.
+    pub fn copy_subtree(&mut self, page: &Page, index: usize) {
+        let first = &page.entries[index];
+        let (start, end, next) = (
+            first.start as usize,
+            first.end as usize,
+            first.next as usize,
+        );
+        let byte_shift = self.page.bytes.len() as i64 - start as i64;
+        let index_shift = self.page.entries.len() as i64 - index as i64;
+        self.page.bytes.extend_from_slice(&page.bytes[start..end]);
+        self.page
+            .entries
+            .extend(page.entries[index..next].iter().map(|entry| Entry {
+                hash: entry.hash,
+                start: (i64::from(entry.start) + byte_shift) as u32,
+                end: (i64::from(entry.end) + byte_shift) as u32,
+                next: (i64::from(entry.next) + index_shift) as u32,
+            }));
+    }
+
+    /// Appends every node `other` holds (a subtree built apart).
+    pub fn append(&mut self, other: &Page) {
+        if !other.entries.is_empty() {
+            self.copy_subtree(other, 0);
+        }
+    }
 }
 
 /// Reads a page back, hashing its nodes, and checks that its root hashes to what its parent
 /// expects: a page that does not is corrupt, whatever the reason.
-pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
+pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
     struct Reader<'a> {
         bytes: &'a [u8],
         at: usize,
+        entries: Vec<Entry>,
     }
     impl Reader<'_> {
         fn take(&mut self, len: usize) -> Result<&[u8], LedgerError> {
@@ -267,60 +416,83 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Node, LedgerError> {
             out.copy_from_slice(self.take(32)?);
             Ok(Hash(out))
         }
-        fn node(&mut self, relative_depth: usize) -> Result<Node, LedgerError> {
+        fn finish(&mut self, index: usize, hash: Hash) {
+            let next = self.entries.len() as u32;
+            let entry = &mut self.entries[index];
+            entry.hash = hash;
+            entry.end = self.at as u32;
+            entry.next = next;
+        }
+        /// Reads one node and its subtree; returns its hash and kind.
+        fn node(&mut self, relative_depth: usize) -> Result<(Hash, Kind), LedgerError> {
+            let index = self.entries.len();
+            self.entries.push(Entry {
+                hash: Hash::ZERO,
+                start: self.at as u32,
+                end: 0,
+                next: 0,
+            });
             let tag = self.take(1)?[0];
-            match tag {
-                TAG_EMPTY if relative_depth > 0 => Ok(Node::Empty),
+            let (hash, kind) = match tag {
+                TAG_EMPTY if relative_depth > 0 => (Hash::ZERO, Kind::Empty),
                 TAG_LEAF if relative_depth > 0 => {
                     let key = self.hash()?;
                     let len = usize::from(self.take(1)?[0]);
-                    let value = self.take(len)?.to_vec();
-                    Ok(Node::leaf(LeafNode { key, value }))
+                    let value = self.take(len)?;
+                    (leaf_hash(&key, value), Kind::Leaf)
                 }
                 TAG_INTERNAL if relative_depth < PAGE_LEVELS => {
-                    let left = self.node(relative_depth + 1)?;
-                    let right = self.node(relative_depth + 1)?;
+                    let (left, left_kind) = self.node(relative_depth + 1)?;
+                    let (right, right_kind) = self.node(relative_depth + 1)?;
                     // One leaf or none below an inner node would have been stored higher up.
                     let collapsible = matches!(
-                        (&left, &right),
-                        (Node::Empty, Node::Empty | Node::Leaf(..)) | (Node::Leaf(..), Node::Empty)
+                        (left_kind, right_kind),
+                        (Kind::Empty, Kind::Empty | Kind::Leaf) | (Kind::Leaf, Kind::Empty)
                     );
                     if collapsible {
                         return Err(LedgerError::Corrupt {
                             reason: "page holds a non-canonical inner node".into(),
                         });
                     }
-                    Ok(Node::internal(left, right))
+                    (internal_hash(&left, &right), Kind::Internal)
                 }
-                TAG_PAGE if relative_depth == PAGE_LEVELS => {
-                    let hash = self.hash()?;
-                    let mut version = [0u8; 8];
-                    version.copy_from_slice(self.take(8)?);
-                    Ok(Node::Stored {
-                        hash,
-                        version: u64::from_be_bytes(version),
+                TAG_PAGE if relative_depth == PAGE_LEVELS => (self.hash()?, {
+                    self.take(8)?;
+                    Kind::Page
+                }),
+                _ => {
+                    return Err(LedgerError::Corrupt {
+                        reason: format!("page tag {tag} at relative depth {relative_depth}"),
                     })
                 }
-                _ => Err(LedgerError::Corrupt {
-                    reason: format!("page tag {tag} at relative depth {relative_depth}"),
-                }),
-            }
+            };
+            self.finish(index, hash);
+            Ok((hash, kind))
         }
     }
-    let mut reader = Reader { bytes, at: 0 };
-    let node = reader.node(0)?;
+    let mut reader = Reader {
+        bytes,
+        at: 0,
+        entries: Vec::with_capacity(32),
+    };
+    let (hash, kind) = reader.node(0)?;
+    if kind != Kind::Internal {
+        return Err(LedgerError::Corrupt {
+            reason: "a page root must be an inner node".into(),
+        });
+    }
     if reader.at != bytes.len() {
         return Err(LedgerError::Corrupt {
             reason: "page has trailing bytes".into(),
         });
     }
-    if node.hash() != *expected {
+    if hash != *expected {
         return Err(LedgerError::Corrupt {
-            reason: format!(
-                "page hashes to {} but its parent expects {expected}",
-                node.hash()
-            ),
+            reason: format!("page hashes to {hash} but its parent expects {expected}"),
         });
     }
-    Ok(node)
+    Ok(Page {
+        bytes: bytes.to_vec(),
+        entries: reader.entries,
+    })
 }

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 
 use cairn_ledger::{
     hash::Hash,
-    tree::{reference_root, ChildRef, LeafNode, MemoryPages, ProofTerminal, SparseMerkleTree},
+    tree::{
+        node::decode_page, reference_root, ChildRef, LeafNode, MemoryPages, ProofTerminal,
+        SparseMerkleTree,
+    },
 };
 use proptest::prelude::*;
 
@@ -33,9 +36,11 @@ fn batches() -> impl Strategy<Value = Vec<Vec<(u16, Option<u8>)>>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
+    /// Run over pages read back from bytes, as from the database, and over pages kept as
+    /// the update built them, as in the store's cache.
     #[test]
-    fn root_matches_reference_and_proofs_verify(batches in batches()) {
-        let mut pages = MemoryPages::default();
+    fn root_matches_reference_and_proofs_verify(batches in batches(), keep_decoded in any::<bool>()) {
+        let mut pages = if keep_decoded { MemoryPages::decoded() } else { MemoryPages::default() };
         let mut root = ChildRef::Empty;
         let mut model = BTreeMap::new();
         let mut history = Vec::new();
@@ -51,6 +56,11 @@ proptest! {
                 }
             }
             let update = SparseMerkleTree::new(&pages).apply(root.clone(), version as u64 + 1, changes)?;
+            for new in &update.new_pages {
+                // What an update builds and what reading its bytes back gives are one page.
+                let read = decode_page(new.page.bytes(), &new.page.hash())?;
+                prop_assert_eq!(read.len(), new.page.len());
+            }
             pages.commit(&update);
             root = update.root.clone();
             prop_assert_eq!(root.hash(), reference(&model));
@@ -158,4 +168,59 @@ fn oversized_values_are_refused() {
     let result =
         SparseMerkleTree::new(&pages).apply(ChildRef::Empty, 1, vec![(key(1), Some(vec![0; 256]))]);
     assert!(result.is_err());
+}
+
+/// A page of three leaves, as an update writes it.
+fn small_page() -> (Vec<u8>, Hash) {
+    let pages = MemoryPages::default();
+    let changes = (0u16..3)
+        .map(|seed| (key(seed), Some(vec![1, 2, 3])))
+        .collect();
+    let update = SparseMerkleTree::new(&pages)
+        .apply(ChildRef::Empty, 1, changes)
+        .unwrap();
+    let page = &update.new_pages[0].page;
+    (page.bytes().to_vec(), page.hash())
+}
+
+#[test]
+fn damaged_pages_are_refused() {
+    let (bytes, hash) = small_page();
+    assert!(decode_page(&bytes, &hash).is_ok());
+    assert!(
+        decode_page(&bytes, &Hash::ZERO).is_err(),
+        "wrong parent hash"
+    );
+    assert!(
+        decode_page(&bytes[..bytes.len() - 1], &hash).is_err(),
+        "truncated"
+    );
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(decode_page(&longer, &hash).is_err(), "trailing byte");
+    // An inner node over one leaf and an empty slot is not canonical, whatever it hashes to.
+    let leaf = {
+        let start = bytes.iter().position(|tag| *tag == 1).unwrap();
+        bytes[start..start + 1 + 32 + 1 + 3].to_vec()
+    };
+    let mut collapsible = vec![2, 0];
+    collapsible.extend_from_slice(&leaf);
+    let right_leaf_hash = LeafNode {
+        key: Hash(leaf[1..33].try_into().unwrap()),
+        value: vec![1, 2, 3],
+    }
+    .hash();
+    let collapsible_hash = cairn_ledger::tree::node::internal_hash(&Hash::ZERO, &right_leaf_hash);
+    assert!(decode_page(&collapsible, &collapsible_hash).is_err());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_page_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600), flip in any::<prop::sample::Index>()) {
+        let _ = decode_page(&bytes, &Hash::ZERO);
+        let (mut page, hash) = small_page();
+        let at = flip.index(page.len());
+        page[at] ^= 0x5a;
+        prop_assert!(decode_page(&page, &hash).is_err());
+    }
 }
