@@ -16,6 +16,14 @@ pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
     borsh::to_vec(value).unwrap_or_default()
 }
 
+/// Encodes `value` canonically into `out`, replacing what it held: for loops that encode many
+/// values and would otherwise allocate for each.
+pub fn encode_into<T: BorshSerialize>(value: &T, out: &mut Vec<u8>) {
+    out.clear();
+    // As in `encode`: writing into a Vec cannot fail.
+    let _ = borsh::to_writer(out, value);
+}
+
 /// Decodes `bytes` as a `T`, refusing anything but the canonical encoding of one value.
 pub fn decode<T: BorshDeserialize + BorshSerialize>(
     what: &'static str,

@@ -147,8 +147,11 @@ pub struct LedgerStore {
     db: DB,
     config: StoreConfig,
     meta: RwLock<Option<ChainMeta>>,
-    /// Decoded pages by key. A page key names one immutable page, so entries never go stale.
-    page_cache: MemoryCache<PageKey, Arc<Page>>,
+    /// Decoded pages by position in the tree (level and path), each with the version that wrote
+    /// it: the newest page seen at a position, which is the latest tree's unless a proof at an
+    /// older height read it. A commit's page replaces its predecessor in one step, so replaced
+    /// pages need no removal; every hit is checked against the hash its parent expects.
+    page_cache: MemoryCache<PagePosition, (u64, Arc<Page>)>,
     /// The latest account of each address, `None` for none. Kept exact by `account_gate`.
     account_cache: MemoryCache<Address, Option<Account>>,
     /// Held shared while a cache miss is read from the database and cached, and exclusively
@@ -292,7 +295,8 @@ impl LedgerStore {
         }
         let root = tree.root_hash();
         for page in tree.new_pages {
-            self.page_cache.insert(page.key, page.page);
+            self.page_cache
+                .insert(PagePosition::of(&page.key), (page.key.version, page.page));
         }
         Ok(root)
     }
@@ -522,38 +526,46 @@ impl LedgerStore {
         for bytes in &block.evidence {
             batch.put_cf(self.cf(CF_EVIDENCE)?, Hash::digest(bytes).0, height_key);
         }
+        // One buffer for every key and value: a block writes tens of thousands of records.
+        let mut key = Vec::with_capacity(64);
+        let mut value = Vec::with_capacity(256);
+        let tx_index = self.cf(CF_TX_INDEX)?;
         let mut receipts: Vec<&Receipt> = execution.receipts.iter().collect();
         receipts.sort_unstable_by_key(|receipt| receipt.tx_hash);
         for receipt in receipts {
-            batch.put_cf(
-                self.cf(CF_TX_INDEX)?,
-                receipt.tx_hash.0,
-                encoding::encode(receipt),
-            );
+            encoding::encode_into(receipt, &mut value);
+            batch.put_cf(tx_index, receipt.tx_hash.0, &value);
         }
+        let accounts = self.cf(CF_ACCOUNTS)?;
         for (address, account) in &execution.changed_accounts {
-            batch.put_cf(self.cf(CF_ACCOUNTS)?, address.0, encoding::encode(account));
+            encoding::encode_into(account, &mut value);
+            batch.put_cf(accounts, address.0, &value);
         }
         // In key order, each insert into the memtable's skip list starts where the last ended.
-        let mut pages: Vec<(Vec<u8>, &[u8])> = execution
-            .tree
-            .new_pages
-            .iter()
-            .map(|page| (page.key.encode(), page.page.bytes()))
+        // An update emits the pages of each level in key order (it walks the keys left to
+        // right), so ordering by level alone sorts them, without comparing keys behind pointers;
+        // were that ever not so, the inserts would only be slower.
+        let tree_pages = self.cf(CF_TREE_PAGES)?;
+        let pages = &execution.tree.new_pages;
+        let mut order: Vec<(u8, u32)> = (0u32..)
+            .zip(pages)
+            .map(|(index, page)| (page.key.level, index))
             .collect();
-        pages.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, bytes) in pages {
-            batch.put_cf(self.cf(CF_TREE_PAGES)?, key, bytes);
+        order.sort_unstable();
+        for (_, index) in order {
+            let page = &pages[index as usize];
+            page.key.encode_into(&mut key);
+            batch.put_cf(tree_pages, &key, page.page.bytes());
         }
         if !execution.tree.stale_pages.is_empty() {
             // One record per version, not one per page: a block makes thousands of pages stale,
             // and every record is a memtable insert on the commit path.
             let mut stale = Vec::with_capacity(execution.tree.stale_pages.len() * 16);
-            for key in &execution.tree.stale_pages {
-                let encoded = key.encode();
+            for page_key in &execution.tree.stale_pages {
+                page_key.encode_into(&mut key);
                 // A page key is at most 9 + 32 bytes.
-                stale.push(encoded.len() as u8);
-                stale.extend_from_slice(&encoded);
+                stale.push(key.len() as u8);
+                stale.extend_from_slice(&key);
             }
             batch.put_cf(self.cf(CF_TREE_STALE)?, height_key, stale);
         }
@@ -576,7 +588,7 @@ impl LedgerStore {
             .account_gate
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        let (written, replaced) =
+        let (written, ()) =
             rayon::join(|| self.write_synced(batch), || self.cache_block(execution));
         if let Err(error) = written {
             for (address, _) in &execution.changed_accounts {
@@ -587,28 +599,21 @@ impl LedgerStore {
         drop(gate);
         *meta_slot = Some(next_meta);
         drop(meta_slot);
-        // Freeing a replaced page touches memory no one has read for a while: tens of thousands
-        // of cache misses per block, which the next block need not wait for.
-        rayon::spawn(move || drop(replaced));
         Ok(())
     }
 
-    /// Puts a block's accounts and new pages into the caches, and takes out the pages it
-    /// replaced, which serve only proofs at older heights now; returns those for disposal.
-    fn cache_block(&self, execution: &BlockExecution) -> Vec<(PageKey, Arc<Page>)> {
+    /// Puts a block's accounts and new pages into the caches; each new page takes the place of
+    /// the one it replaced.
+    fn cache_block(&self, execution: &BlockExecution) {
         for (address, account) in &execution.changed_accounts {
             self.account_cache.insert(*address, Some(*account));
         }
-        let replaced = execution
-            .tree
-            .stale_pages
-            .iter()
-            .filter_map(|key| self.page_cache.remove(key))
-            .collect();
         for page in &execution.tree.new_pages {
-            self.page_cache.insert(page.key, page.page.clone());
+            self.page_cache.insert(
+                PagePosition::of(&page.key),
+                (page.key.version, page.page.clone()),
+            );
         }
-        replaced
     }
 
     /// Adds to `batch` the deletion of every tree version older than the retention window allows
@@ -805,18 +810,40 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
         })
 }
 
+/// Where a page sits in the tree, whatever version wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PagePosition {
+    level: u8,
+    path: [u8; 32],
+}
+
+impl PagePosition {
+    fn of(key: &PageKey) -> PagePosition {
+        PagePosition {
+            level: key.level,
+            path: key.path,
+        }
+    }
+}
+
 impl PageSource for LedgerStore {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
-        if let Some(page) = self.page_cache.get(key) {
+        let position = PagePosition::of(key);
+        let cached = self.page_cache.get(&position);
+        if let Some((_, page)) = &cached {
             if page.hash() == *expected {
-                return Ok(page);
+                return Ok(page.clone());
             }
         }
         let bytes = self
             .db
             .get_pinned_cf(self.cf(CF_TREE_PAGES)?, key.encode())?;
         let page = load_page(bytes.as_deref(), key, expected)?;
-        self.page_cache.insert(*key, page.clone());
+        // A proof at an old height must not push the latest tree's page out of its place.
+        if cached.is_none_or(|(version, _)| version < key.version) {
+            self.page_cache
+                .insert(position, (key.version, page.clone()));
+        }
         Ok(page)
     }
 }

@@ -112,12 +112,18 @@ impl PageKey {
     /// Database key: version (big-endian, so one version's pages sit together and old versions
     /// sort first), level, then only the path bytes that carry path bits.
     pub fn encode(&self) -> Vec<u8> {
-        let path_len = Self::path_len(self.level);
-        let mut bytes = Vec::with_capacity(9 + path_len);
-        bytes.extend_from_slice(&self.version.to_be_bytes());
-        bytes.push(self.level);
-        bytes.extend_from_slice(&self.path[..path_len]);
+        let mut bytes = Vec::with_capacity(9 + 32);
+        self.encode_into(&mut bytes);
         bytes
+    }
+
+    /// [`PageKey::encode`] into `out`, replacing what it held. Keys sort as their encodings do.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let path_len = Self::path_len(self.level);
+        out.clear();
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.push(self.level);
+        out.extend_from_slice(&self.path[..path_len]);
     }
 
     pub fn decode(bytes: &[u8]) -> Result<PageKey, LedgerError> {

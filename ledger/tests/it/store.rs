@@ -176,6 +176,23 @@ fn the_caches_never_change_an_answer() {
             );
         }
     }
+    // Reading old heights filled the caches with old pages where they had room; the next block
+    // still executes against the latest state.
+    let txs: Vec<_> = (0..24)
+        .map(|sender| {
+            transfer(
+                &test_key(sender),
+                TEST_CHAIN_ID,
+                4,
+                test_address(sender),
+                1,
+                1,
+            )
+        })
+        .collect();
+    let a = commit_next_block(&cached, test_address(63), txs.clone()).unwrap();
+    let b = commit_next_block(&bare, test_address(63), txs).unwrap();
+    assert_eq!(a.hash(), b.hash());
 }
 
 #[test]
