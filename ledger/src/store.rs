@@ -193,9 +193,18 @@ impl LedgerStore {
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
+        // Point lookups of keys that may well be absent (an address that never held anything, a
+        // transaction hash a wallet asks about) would otherwise search every level for nothing.
+        let mut filtered_table = BlockBasedOptions::default();
+        filtered_table.set_block_cache(&cache);
+        filtered_table.set_bloom_filter(10.0, false);
         let families = ALL_CFS.iter().map(|name| {
             let mut family = Options::default();
-            family.set_block_based_table_factory(&table);
+            if [CF_ACCOUNTS, CF_TX_INDEX].contains(name) {
+                family.set_block_based_table_factory(&filtered_table);
+            } else {
+                family.set_block_based_table_factory(&table);
+            }
             ColumnFamilyDescriptor::new(*name, family)
         });
         let db = DB::open_cf_descriptors(&options, path, families)?;
