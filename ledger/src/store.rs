@@ -77,6 +77,9 @@ const ALL_CFS: [&str; 10] = [
 ];
 const META_CHAIN: &[u8] = b"chain";
 
+/// Bound on RocksDB's write-ahead log files taken together.
+const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
+
 /// Accounts read in one multi-get; chunks are read in parallel.
 const ACCOUNT_READ_CHUNK: usize = 4096;
 
@@ -190,6 +193,10 @@ impl LedgerStore {
             source,
         })?;
         options.set_use_direct_io_for_flush_and_compaction(supports_direct_io(path));
+        // Families written rarely (blocks' metadata, roots) would otherwise keep every log file
+        // alive until their own memtables fill: gigabytes of log for a busy chain, all replayed
+        // after a crash. Past this bound RocksDB flushes them, so old logs can go.
+        options.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
         let cache = Cache::new_lru_cache(config.block_cache_bytes);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
