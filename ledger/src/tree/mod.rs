@@ -326,7 +326,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
         let kind = self.update_node(old, 0, depth, 0, changes, version, &mut page, writes)?;
         let old_key = PageKey::new(old_version, depth, &any_key);
         match kind {
-            Kind::Internal if page.page().hash() == old.hash() => {
+            Kind::Internal if page.root_hash() == old.hash() => {
                 // Nothing changed (values rewritten with themselves): keep the old page.
                 writes.truncate(written);
                 out.push_page_ref(old.hash(), old_version);

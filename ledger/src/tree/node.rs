@@ -190,6 +190,9 @@ pub enum Kind {
 /// page's hash and version, big-endian), and an [`Entry`] per node in the same order.
 #[derive(Clone, Debug, Default)]
 pub struct Page {
+    /// The root's hash, beside the reference count rather than behind the entries' pointer:
+    /// every cache hit checks it, and that read should not be one more cache miss.
+    root: Hash,
     bytes: Vec<u8>,
     entries: Vec<Entry>,
 }
@@ -202,7 +205,7 @@ impl Page {
 
     /// The hash of the page's root, which its parent refers to it by.
     pub fn hash(&self) -> Hash {
-        self.entries.first().map_or(Hash::ZERO, |entry| entry.hash)
+        self.root
     }
 
     pub fn len(&self) -> usize {
@@ -283,6 +286,7 @@ impl PageBuilder {
     pub fn with_capacity(bytes: usize, entries: usize) -> PageBuilder {
         PageBuilder {
             page: Page {
+                root: Hash::ZERO,
                 bytes: Vec::with_capacity(bytes),
                 entries: Vec::with_capacity(entries),
             },
@@ -298,7 +302,16 @@ impl PageBuilder {
         &self.page
     }
 
-    pub fn finish(self) -> Page {
+    /// The hash of the first node written: the root, once the page is complete.
+    pub fn root_hash(&self) -> Hash {
+        self.page
+            .entries
+            .first()
+            .map_or(Hash::ZERO, |entry| entry.hash)
+    }
+
+    pub fn finish(mut self) -> Page {
+        self.page.root = self.root_hash();
         self.page
     }
 
@@ -498,6 +511,7 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
         });
     }
     Ok(Page {
+        root: hash,
         bytes: bytes.to_vec(),
         entries: reader.entries,
     })
