@@ -8,8 +8,9 @@
 //!
 //! The database size per million accounts is printed once, after the genesis commit.
 //!
-//! `RAYON_NUM_THREADS=1 cargo bench -p cairn-ledger` measures one core. `CAIRN_BENCH_ACCOUNTS`
-//! changes the account count (default 1,000,000).
+//! `RAYON_NUM_THREADS=1 taskset -c 0 cargo bench -p cairn-ledger` measures one core, RocksDB's
+//! background threads included. `CAIRN_BENCH_ACCOUNTS` changes the account count (default
+//! 1,000,000).
 
 // A benchmark is a test harness: a failed setup should stop it loudly.
 #![allow(clippy::unwrap_used)]
