@@ -396,7 +396,8 @@ impl LedgerStore {
             height,
             time_ms,
             prev_hash: meta.latest_block_hash,
-            tx_root: Block::compute_tx_root(&transactions),
+            // Execution hashed every transaction already.
+            tx_root: crate::hash::merkle_root(&execution.tx_hashes),
             evidence_root: Block::compute_evidence_root(&evidence),
             state_root: execution.state_root(),
             validator_set_hash,
