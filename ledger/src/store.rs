@@ -184,14 +184,14 @@ impl LedgerStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        // Flushes and compactions write every block's pages again, tens of megabytes a second:
-        // through the page cache, that copy and the kernel's allocation of new cached pages
-        // cost about a tenth of a block's CPU, for data no one reads back soon. Reads keep the
-        // page cache.
         std::fs::create_dir_all(path).map_err(|source| LedgerError::Directory {
             path: path.to_path_buf(),
             source,
         })?;
+        // Flushes and compactions write every block's pages again, tens of megabytes a second:
+        // through the page cache, that copy and the kernel's allocation of new cached pages
+        // cost about a tenth of a block's CPU, for data no one reads back soon. Reads keep the
+        // page cache.
         options.set_use_direct_io_for_flush_and_compaction(supports_direct_io(path));
         // Families written rarely (blocks' metadata, roots) would otherwise keep every log file
         // alive until their own memtables fill: gigabytes of log for a busy chain, all replayed
@@ -799,7 +799,7 @@ fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
 /// Whether files in `dir` can be opened for direct I/O; tmpfs, for one, refuses it, and RocksDB
 /// would then fail its first flush.
 #[cfg(target_os = "linux")]
-pub fn supports_direct_io(dir: &Path) -> bool {
+fn supports_direct_io(dir: &Path) -> bool {
     use std::os::unix::fs::OpenOptionsExt;
     let probe = dir.join("DIRECT_IO_PROBE");
     let supported = std::fs::OpenOptions::new()
@@ -815,7 +815,7 @@ pub fn supports_direct_io(dir: &Path) -> bool {
 
 /// Direct I/O is only used on Linux.
 #[cfg(not(target_os = "linux"))]
-pub fn supports_direct_io(_dir: &Path) -> bool {
+fn supports_direct_io(_dir: &Path) -> bool {
     false
 }
 

@@ -286,7 +286,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     )?;
                     (left_kind, right_kind)
                 };
-                Ok(close_internal(out, at, left_kind, right_kind))
+                close_internal(out, at, left_kind, right_kind)
             }
             Kind::Page => {
                 let (hash, page_version) = old.page_ref(index);
@@ -364,7 +364,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 Ok(Kind::Empty)
             }
             [(key, value)] => {
-                out.push_leaf(key, value, leaf_hash(key, value));
+                out.push_leaf(key, value, leaf_hash(key, value))?;
                 Ok(Kind::Leaf)
             }
             [(first, _), ..] => {
@@ -507,8 +507,13 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
 
 /// Closes the inner node opened at `at` over its two updated children, collapsing it into what
 /// the canonical tree holds there when at most one leaf is left below it.
-fn close_internal(out: &mut PageBuilder, at: usize, left: Kind, right: Kind) -> Kind {
-    match (left, right) {
+fn close_internal(
+    out: &mut PageBuilder,
+    at: usize,
+    left: Kind,
+    right: Kind,
+) -> Result<Kind, LedgerError> {
+    Ok(match (left, right) {
         (Kind::Empty, Kind::Empty) => {
             out.truncate(at);
             out.push_empty();
@@ -525,14 +530,14 @@ fn close_internal(out: &mut PageBuilder, at: usize, left: Kind, right: Kind) -> 
             let (key, value) = out.page().leaf(leaf_index);
             let value = value.to_vec();
             out.truncate(at);
-            out.push_leaf(&key, &value, hash);
+            out.push_leaf(&key, &value, hash)?;
             Kind::Leaf
         }
         _ => {
             out.close_internal(at);
             Kind::Internal
         }
-    }
+    })
 }
 
 /// Stores the finished `page` (its root at `depth`) as a new page of `version`, and writes a

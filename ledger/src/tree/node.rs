@@ -293,11 +293,6 @@ impl PageBuilder {
         }
     }
 
-    /// Where the next node goes.
-    pub fn mark(&self) -> usize {
-        self.page.entries.len()
-    }
-
     pub fn page(&self) -> &Page {
         &self.page
     }
@@ -331,14 +326,18 @@ impl PageBuilder {
         self.push(Hash::ZERO, start);
     }
 
-    /// Appends a leaf; values are at most [`MAX_VALUE_LEN`] bytes (the caller checks).
-    pub fn push_leaf(&mut self, key: &Hash, value: &[u8], hash: Hash) {
+    /// Appends a leaf. A value longer than [`MAX_VALUE_LEN`] has no page encoding and is refused.
+    pub fn push_leaf(&mut self, key: &Hash, value: &[u8], hash: Hash) -> Result<(), LedgerError> {
+        let len = u8::try_from(value.len()).map_err(|_| LedgerError::Corrupt {
+            reason: format!("leaf value of {} bytes", value.len()),
+        })?;
         let start = self.page.bytes.len();
         self.page.bytes.push(TAG_LEAF);
         self.page.bytes.extend_from_slice(&key.0);
-        self.page.bytes.push(value.len().min(MAX_VALUE_LEN) as u8);
+        self.page.bytes.push(len);
         self.page.bytes.extend_from_slice(value);
         self.push(hash, start);
+        Ok(())
     }
 
     pub fn push_page_ref(&mut self, hash: Hash, version: u64) {
