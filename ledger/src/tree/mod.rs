@@ -105,9 +105,11 @@ struct Writes {
 }
 
 impl Writes {
+    /// Appends `other`'s writes after these. Into empty writes (the left half of a split) the
+    /// vectors move instead of being copied: they hold tens of thousands of pages near the root.
     fn absorb(&mut self, other: Writes) {
-        self.new_pages.extend(other.new_pages);
-        self.stale_pages.extend(other.stale_pages);
+        append_or_take(&mut self.new_pages, other.new_pages);
+        append_or_take(&mut self.stale_pages, other.stale_pages);
     }
 
     fn mark(&self) -> (usize, usize) {
@@ -117,6 +119,14 @@ impl Writes {
     fn truncate(&mut self, (new_pages, stale_pages): (usize, usize)) {
         self.new_pages.truncate(new_pages);
         self.stale_pages.truncate(stale_pages);
+    }
+}
+
+fn append_or_take<T>(into: &mut Vec<T>, mut from: Vec<T>) {
+    if into.is_empty() {
+        *into = from;
+    } else {
+        into.append(&mut from);
     }
 }
 
