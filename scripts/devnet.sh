@@ -77,6 +77,8 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# Keep freed memory mapped (reset, not decommitted): see docs/operations.md, "Memory".
+export MIMALLOC_PURGE_DECOMMITS="${MIMALLOC_PURGE_DECOMMITS:-0}"
 node=0
 while [ -d "$data_dir/nodes/$node" ]; do
   home="$data_dir/nodes/$node"
