@@ -74,9 +74,9 @@ const BATCH_TRANSCRIPT_DOMAIN: &[u8] = b"cairn/ed25519/batch-transcript/v1";
 /// Domain tag for deriving one coefficient from the transcript digest and an index.
 const BATCH_COEFFICIENT_DOMAIN: &[u8] = b"cairn/ed25519/batch-coefficient/v1";
 
-/// Signatures per multiscalar multiplication. Pippenger's method gains little past a thousand
-/// points, and this bounds the scratch memory however large a block is.
-const BATCH_CHUNK: usize = 1024;
+/// Signatures per multiscalar multiplication. Pippenger's method gains little past a few
+/// thousand points, and this bounds the scratch memory however large a block is.
+const BATCH_CHUNK: usize = 2048;
 
 /// Public keys kept decoded. About 30 MB.
 const DECODED_KEYS_CAPACITY: usize = 1 << 17;

@@ -21,8 +21,18 @@ use crate::{
     tx::{Payload, SignedTransaction},
 };
 
-/// Signatures checked in one batch; batches run on all cores.
-const SIGNATURE_BATCH: usize = 512;
+/// Most signatures checked in one batch; batches run on all cores. The multiscalar
+/// multiplication behind a batch gets cheaper per signature up to a few thousand points (two per
+/// signature): batches of 512 cost about a third more per signature than batches of 2,048.
+const SIGNATURE_BATCH_MAX: usize = 2048;
+
+/// The size of the batches `pending` signatures are checked in: as large as allowed, and as many
+/// batches as a multiple of the cores, so that no core waits long for another's last batch.
+fn signature_batch_size(pending: usize) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    let rounds = pending.div_ceil(threads * SIGNATURE_BATCH_MAX).max(1);
+    pending.div_ceil(threads * rounds).max(1)
+}
 
 /// Read access to the state a block executes on.
 pub trait StateView: PageSource {
@@ -176,22 +186,24 @@ impl<V: StateView> Executor<'_, V> {
                 .filter(|index| !verified(&tx_hashes[*index]))
                 .collect(),
         };
-        let first_bad = pending.par_chunks(SIGNATURE_BATCH).find_map_first(|chunk| {
-            let messages: Vec<Vec<u8>> = chunk
-                .iter()
-                .map(|index| transactions[*index].tx.signing_bytes())
-                .collect();
-            let checks: Vec<SignatureCheck<'_>> = chunk
-                .iter()
-                .zip(&messages)
-                .map(|(index, message)| SignatureCheck {
-                    public_key: &transactions[*index].tx.signer,
-                    message,
-                    signature: &transactions[*index].signature,
-                })
-                .collect();
-            first_invalid(&checks).map(|position| chunk[position])
-        });
+        let first_bad = pending
+            .par_chunks(signature_batch_size(pending.len()))
+            .find_map_first(|chunk| {
+                let messages: Vec<Vec<u8>> = chunk
+                    .iter()
+                    .map(|index| transactions[*index].tx.signing_bytes())
+                    .collect();
+                let checks: Vec<SignatureCheck<'_>> = chunk
+                    .iter()
+                    .zip(&messages)
+                    .map(|(index, message)| SignatureCheck {
+                        public_key: &transactions[*index].tx.signer,
+                        message,
+                        signature: &transactions[*index].signature,
+                    })
+                    .collect();
+                first_invalid(&checks).map(|position| chunk[position])
+            });
         match first_bad {
             Some(index) => Err(LedgerError::InvalidTransaction {
                 index,
