@@ -922,6 +922,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn keys_seen_again_give_the_same_answers() {
+        // Each key goes through the decoded-key cache more than once: first decoded, then kept.
+        let padding = honest(16);
+        let key = secret(21);
+        let good = Case {
+            key: key.public_key(),
+            message: b"again".to_vec(),
+            signature: key.sign(b"again"),
+        };
+        let mut wrong_message = good.clone();
+        wrong_message.message = b"other".to_vec();
+        let mut no_point = [0u8; 32];
+        no_point[0] = 2;
+        while CompressedEdwardsY(no_point).decompress().is_some() {
+            no_point[0] += 1;
+        }
+        let bad_key = Case {
+            key: PublicKey(no_point),
+            ..good.clone()
+        };
+        for _ in 0..3 {
+            assert!(assert_consistent(&good, &padding));
+            assert!(!assert_consistent(&wrong_message, &padding));
+            assert!(!assert_consistent(&bad_key, &padding));
+            assert_eq!(decode_public_key(&no_point), None);
+            assert_eq!(
+                decode_public_key(&good.key.0),
+                CompressedEdwardsY(good.key.0).decompress()
+            );
+        }
+    }
+
     /// The twelve vectors of "Taming the many EdDSAs" (Chalkias, Garillot, Nikolaenko, 2020):
     /// message, public key, signature, in that order.
     const TAMING_VECTORS: [(&str, &str, &str); 12] = [
