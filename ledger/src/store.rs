@@ -534,6 +534,49 @@ impl LedgerStore {
                 reason: "the execution does not belong to this block on this chain".into(),
             });
         }
+        // The caches take the block while the batch is built and written: readers of accounts wait
+        // at the gate until both are done, and a failed commit takes the block's accounts back out.
+        // A page cached for a block that then fails to commit is harmless: every hit is checked
+        // against the hash its parent expects.
+        let gate = self
+            .account_gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (written, ()) = rayon::join(
+            || {
+                let (batch, next_meta) =
+                    self.commit_batch(block, execution, certificate, &meta, height)?;
+                self.write_synced(batch)?;
+                Ok(next_meta)
+            },
+            || self.cache_block(execution),
+        );
+        let next_meta = match written {
+            Ok(next_meta) => next_meta,
+            Err(error) => {
+                for (address, _) in &execution.changed_accounts {
+                    self.account_cache.remove(address);
+                }
+                return Err(error);
+            }
+        };
+        drop(gate);
+        *meta_slot = Some(next_meta);
+        drop(meta_slot);
+        Ok(())
+    }
+
+    /// The one write batch that commits `block` at `height`: block, certificate, receipts,
+    /// accounts, tree pages, stale index, root, pruning and metadata. Returns the metadata that
+    /// holds once it is written.
+    fn commit_batch(
+        &self,
+        block: &Block,
+        execution: &BlockExecution,
+        certificate: &[u8],
+        meta: &ChainMeta,
+        height: u64,
+    ) -> Result<(WriteBatch, ChainMeta), LedgerError> {
         let block_hash = block.hash();
         let height_key = height.to_be_bytes();
         let mut batch = WriteBatch::default();
@@ -591,32 +634,15 @@ impl LedgerStore {
             height_key,
             encoding::encode(&execution.tree.root),
         );
-        let oldest_version = self.prune_into(&mut batch, &meta, height)?;
+        let oldest_version = self.prune_into(&mut batch, meta, height)?;
         let next_meta = ChainMeta {
             latest_height: height,
             latest_block_hash: block_hash,
             oldest_version,
-            ..meta
+            ..meta.clone()
         };
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&next_meta));
-        // The caches take the block while the disk does: readers of accounts wait at the gate
-        // until both are done, and a failed write takes the block's accounts back out.
-        let gate = self
-            .account_gate
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (written, ()) =
-            rayon::join(|| self.write_synced(batch), || self.cache_block(execution));
-        if let Err(error) = written {
-            for (address, _) in &execution.changed_accounts {
-                self.account_cache.remove(address);
-            }
-            return Err(error);
-        }
-        drop(gate);
-        *meta_slot = Some(next_meta);
-        drop(meta_slot);
-        Ok(())
+        Ok((batch, next_meta))
     }
 
     /// Puts a block's accounts and new pages into the caches; each new page takes the place of
