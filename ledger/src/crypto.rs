@@ -436,6 +436,16 @@ mod tests {
             .collect()
     }
 
+    /// A valid signature of `message` by the key of seed `seed`.
+    fn signed(seed: u64, message: &[u8]) -> Case {
+        let key = secret(seed);
+        Case {
+            key: key.public_key(),
+            message: message.to_vec(),
+            signature: key.sign(message),
+        }
+    }
+
     fn checks(cases: &[Case]) -> Vec<SignatureCheck<'_>> {
         cases.iter().map(Case::check).collect()
     }
@@ -793,12 +803,7 @@ mod tests {
     #[test]
     fn non_canonical_s_is_rejected() {
         let padding = honest(16);
-        let key = secret(11);
-        let good = Case {
-            key: key.public_key(),
-            message: b"malleable?".to_vec(),
-            signature: key.sign(b"malleable?"),
-        };
+        let good = signed(11, b"malleable?");
         assert!(assert_consistent(&good, &padding));
         let s_bytes = good.signature.s_bytes();
         // S + ℓ is the same scalar modulo ℓ: accepting it would make signatures malleable.
@@ -893,12 +898,7 @@ mod tests {
     #[test]
     fn bytes_that_are_no_point_are_invalid() {
         let padding = honest(16);
-        let key = secret(13);
-        let good = Case {
-            key: key.public_key(),
-            message: b"m".to_vec(),
-            signature: key.sign(b"m"),
-        };
+        let good = signed(13, b"m");
         let mut not_points = Vec::new();
         for y in 2u8..=255 {
             let mut bytes = [0u8; 32];
@@ -926,12 +926,7 @@ mod tests {
     fn keys_seen_again_give_the_same_answers() {
         // Each key goes through the decoded-key cache more than once: first decoded, then kept.
         let padding = honest(16);
-        let key = secret(21);
-        let good = Case {
-            key: key.public_key(),
-            message: b"again".to_vec(),
-            signature: key.sign(b"again"),
-        };
+        let good = signed(21, b"again");
         let mut wrong_message = good.clone();
         wrong_message.message = b"other".to_vec();
         let mut no_point = [0u8; 32];
