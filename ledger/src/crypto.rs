@@ -82,7 +82,7 @@ const BATCH_CHUNK: usize = 2048;
 const DECODED_KEYS_CAPACITY: usize = 1 << 17;
 
 /// Public keys decoded before, by their encoding. Decoding a point takes a square root in the
-/// field, about 3 µs, which is a fifth of a batch check's cost per signature; and the same
+/// field, about 3 µs, which was a third of a batch check's cost per signature; and the same
 /// accounts sign block after block. Decoding is a pure function of the 32 bytes, so an answer
 /// kept is the answer, for every node and every batch alike.
 static DECODED_KEYS: LazyLock<Cache<[u8; 32], Option<EdwardsPoint>>> =
