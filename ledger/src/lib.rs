@@ -25,6 +25,7 @@ pub mod encoding;
 pub mod error;
 pub mod execute;
 pub mod hash;
+mod page_cache;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

@@ -49,6 +49,7 @@ use crate::{
     error::LedgerError,
     execute::{BlockExecution, Executor, SignaturePolicy, StateView},
     hash::Hash,
+    page_cache::{PageCache, PagePosition},
     tree::{load_page, node::Page, ChildRef, PageKey, PageSource, Proof, SparseMerkleTree},
     tx::SignedTransaction,
 };
@@ -88,9 +89,11 @@ const ACCOUNT_READ_CHUNK: usize = 4096;
 pub struct StoreConfig {
     /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1.
     pub retained_versions: u64,
-    /// Tree pages kept decoded in memory (the least used go first). A page holds up to 16
-    /// leaves; a million accounts make about 350,000 pages, of a few hundred bytes to a few
-    /// kilobytes each in memory.
+    /// Tree pages kept decoded in memory. A page holds up to 16 leaves; a million accounts make
+    /// about 350,000 pages, of a few hundred bytes to a few kilobytes each in memory. The top
+    /// levels of the tree that fit this budget whole (at most 1,118,481 positions, down to depth
+    /// 20) keep their pages for good, each in a slot of its own; deeper pages share the rest, the
+    /// least used going first.
     pub page_cache_pages: usize,
     /// Accounts (and known absences) kept in memory in front of the flat table.
     pub account_cache_entries: usize,
@@ -102,7 +105,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             retained_versions: 100_000,
-            page_cache_pages: 1 << 19,
+            page_cache_pages: 1 << 21,
             account_cache_entries: 1 << 21,
             block_cache_bytes: 256 << 20,
         }
@@ -150,11 +153,11 @@ pub struct LedgerStore {
     db: DB,
     config: StoreConfig,
     meta: RwLock<Option<ChainMeta>>,
-    /// Decoded pages by position in the tree (level and path), each with the version that wrote
-    /// it: the newest page seen at a position, which is the latest tree's unless a proof at an
-    /// older height read it. A commit's page replaces its predecessor in one step, so replaced
-    /// pages need no removal; every hit is checked against the hash its parent expects.
-    page_cache: MemoryCache<PagePosition, (u64, Arc<Page>)>,
+    /// Decoded pages by position in the tree: the newest page seen at a position, which is the
+    /// latest tree's unless a proof at an older height read it. A commit's page replaces its
+    /// predecessor in one step, so replaced pages need no removal; every hit is checked against
+    /// the hash its parent expects.
+    page_cache: PageCache,
     /// The latest account of each address, `None` for none. Kept exact by `account_gate`.
     account_cache: MemoryCache<Address, Option<Account>>,
     /// Held shared while a cache miss is read from the database and cached, and exclusively
@@ -221,7 +224,7 @@ impl LedgerStore {
         };
         Ok(LedgerStore {
             db,
-            page_cache: MemoryCache::new(config.page_cache_pages.max(1)),
+            page_cache: PageCache::new(config.page_cache_pages),
             account_cache: MemoryCache::new(config.account_cache_entries.max(1)),
             account_gate: RwLock::new(()),
             config,
@@ -853,40 +856,20 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
         })
 }
 
-/// Where a page sits in the tree, whatever version wrote it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-struct PagePosition {
-    level: u8,
-    path: [u8; 32],
-}
-
-impl PagePosition {
-    fn of(key: &PageKey) -> PagePosition {
-        PagePosition {
-            level: key.level,
-            path: key.path,
-        }
-    }
-}
-
 impl PageSource for LedgerStore {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
         let position = PagePosition::of(key);
-        let cached = self.page_cache.get(&position);
-        if let Some((_, page)) = &cached {
+        if let Some((_, page)) = self.page_cache.get(&position) {
             if page.hash() == *expected {
-                return Ok(page.clone());
+                return Ok(page);
             }
         }
         let bytes = self
             .db
             .get_pinned_cf(self.cf(CF_TREE_PAGES)?, key.encode())?;
         let page = load_page(bytes.as_deref(), key, expected)?;
-        // A proof at an old height must not push the latest tree's page out of its place.
-        if cached.is_none_or(|(version, _)| version < key.version) {
-            self.page_cache
-                .insert(position, (key.version, page.clone()));
-        }
+        self.page_cache
+            .insert_if_newer(position, (key.version, page.clone()));
         Ok(page)
     }
 }
