@@ -5,8 +5,6 @@
 //! changed accounts, the receipts and the tree update, and the store commits it only once the
 //! block is decided. So a node can execute several candidate blocks for one height and keep one.
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::{
@@ -115,17 +113,35 @@ impl<V: StateView> Executor<'_, V> {
         touched.sort_unstable();
         touched.dedup();
         let before = self.view.accounts(&touched)?;
-        let mut accounts: HashMap<Address, Account> = touched
+        // Accounts by their place in `touched`: the loop below, which must run in block order on
+        // one core, then indexes a vector instead of hashing addresses.
+        let mut accounts: Vec<Account> = before
             .iter()
-            .zip(&before)
-            .map(|(address, account)| (*address, account.unwrap_or_default()))
+            .map(|account| account.unwrap_or_default())
             .collect();
+        let place = |address: &Address| {
+            touched
+                .binary_search(address)
+                .map_err(|_| LedgerError::Corrupt {
+                    reason: format!("account {address} missing from the block's read set"),
+                })
+        };
+        let proposer_place = place(proposer)?;
+        let places: Vec<(usize, usize)> = transactions
+            .par_iter()
+            .zip(&senders)
+            .map(|(signed, sender)| {
+                let Payload::Transfer { to, .. } = &signed.tx.payload;
+                Ok((place(sender)?, place(to)?))
+            })
+            .collect::<Result<_, LedgerError>>()?;
 
         let mut receipts = Vec::with_capacity(transactions.len());
-        for (index, ((signed, tx_hash), sender)) in transactions
+        for (index, (((signed, tx_hash), sender), (sender_place, to_place))) in transactions
             .iter()
             .zip(&tx_hashes)
             .zip(&senders)
+            .zip(places)
             .enumerate()
         {
             let reject = |reason| LedgerError::InvalidTransaction {
@@ -133,8 +149,12 @@ impl<V: StateView> Executor<'_, V> {
                 tx_hash: *tx_hash,
                 reason,
             };
-            apply_transaction(&mut accounts, self.chain_id, proposer, *sender, signed)
-                .map_err(reject)?;
+            let parties = Parties {
+                sender: sender_place,
+                recipient: to_place,
+                proposer: proposer_place,
+            };
+            apply_transaction(&mut accounts, self.chain_id, parties, signed).map_err(reject)?;
             receipts.push(Receipt {
                 tx_hash: *tx_hash,
                 height,
@@ -154,9 +174,9 @@ impl<V: StateView> Executor<'_, V> {
         let changed_accounts: Vec<(Address, Account)> = touched
             .iter()
             .zip(&before)
-            .filter_map(|(address, before)| {
-                let after = accounts.get(address).copied().unwrap_or_default();
-                (before.unwrap_or_default() != after).then_some((*address, after))
+            .zip(&accounts)
+            .filter_map(|((address, before), after)| {
+                (before.unwrap_or_default() != *after).then_some((*address, *after))
             })
             .collect();
         let changes = changed_accounts
@@ -215,13 +235,19 @@ impl<V: StateView> Executor<'_, V> {
     }
 }
 
-/// Applies one transaction, sent by `sender_address`, whose signature is already checked. On error
-/// nothing is changed.
+/// Where a transaction's accounts sit in the block's account vector.
+#[derive(Clone, Copy)]
+struct Parties {
+    sender: usize,
+    recipient: usize,
+    proposer: usize,
+}
+
+/// Applies one transaction, whose signature is already checked. On error nothing is changed.
 fn apply_transaction(
-    accounts: &mut HashMap<Address, Account>,
+    accounts: &mut [Account],
     chain_id: &str,
-    proposer: &Address,
-    sender_address: Address,
+    parties: Parties,
     signed: &SignedTransaction,
 ) -> Result<(), TxRejection> {
     let tx = &signed.tx;
@@ -231,8 +257,8 @@ fn apply_transaction(
             found: tx.chain_id.clone(),
         });
     }
-    let Payload::Transfer { to, amount } = &tx.payload;
-    let sender = accounts.get(&sender_address).copied().unwrap_or_default();
+    let Payload::Transfer { amount, .. } = &tx.payload;
+    let sender = account_at(accounts, parties.sender);
     if tx.nonce != sender.nonce {
         return Err(TxRejection::BadNonce {
             expected: sender.nonce,
@@ -251,41 +277,49 @@ fn apply_transaction(
         found: tx.nonce,
     })?;
 
-    // Stage every credit before writing any, so a failure leaves the accounts as they were.
-    let mut staged: Vec<(Address, Account)> = Vec::with_capacity(3);
-    staged.push((
-        sender_address,
+    // Stage every credit before writing any, so a failure leaves the accounts as they were. The
+    // recipient or the proposer may be the sender, or each other: a later stage of the same
+    // account builds on the earlier one.
+    let mut staged = [(usize::MAX, Account::default()); 3];
+    staged[0] = (
+        parties.sender,
         Account {
             balance: remaining,
             nonce: next_nonce,
         },
-    ));
-    credit(accounts, &mut staged, *to, *amount)?;
-    credit(accounts, &mut staged, *proposer, tx.fee)?;
-    for (address, account) in staged {
-        accounts.insert(address, account);
+    );
+    staged[1] = credit(accounts, &staged[..1], parties.recipient, *amount)?;
+    staged[2] = credit(accounts, &staged[..2], parties.proposer, tx.fee)?;
+    for (place, account) in staged {
+        if let Some(slot) = accounts.get_mut(place) {
+            *slot = account;
+        }
     }
     Ok(())
 }
 
+fn account_at(accounts: &[Account], place: usize) -> Account {
+    accounts.get(place).copied().unwrap_or_default()
+}
+
+/// The stage that credits `amount` to the account at `place`, over what `staged` holds for it.
 fn credit(
-    accounts: &HashMap<Address, Account>,
-    staged: &mut Vec<(Address, Account)>,
-    address: Address,
+    accounts: &[Account],
+    staged: &[(usize, Account)],
+    place: usize,
     amount: u64,
-) -> Result<(), TxRejection> {
+) -> Result<(usize, Account), TxRejection> {
     let current = match staged
         .iter()
         .rev()
-        .find(|(staged_address, _)| *staged_address == address)
+        .find(|(staged_place, _)| *staged_place == place)
     {
         Some((_, account)) => *account,
-        None => accounts.get(&address).copied().unwrap_or_default(),
+        None => account_at(accounts, place),
     };
     let balance = current
         .balance
         .checked_add(amount)
         .ok_or(TxRejection::BalanceOverflow)?;
-    staged.push((address, Account { balance, ..current }));
-    Ok(())
+    Ok((place, Account { balance, ..current }))
 }

@@ -243,6 +243,26 @@ fn fees_go_to_the_proposer_and_self_transfers_only_pay_the_fee() {
 }
 
 #[test]
+fn a_proposer_that_sends_and_receives_in_its_own_block_keeps_every_unit() {
+    let (_dir, store) = funded();
+    let proposer = test_address(0);
+    let txs = vec![
+        // The proposer pays someone, and its fee to itself.
+        transfer(&test_key(0), TEST_CHAIN_ID, 0, test_address(1), 10, 2),
+        // Someone pays the proposer, and a fee on top.
+        transfer(&test_key(1), TEST_CHAIN_ID, 0, proposer, 5, 3),
+        // The proposer pays itself: sender, recipient and proposer are one account.
+        transfer(&test_key(0), TEST_CHAIN_ID, 1, proposer, 7, 1),
+    ];
+    commit_next_block(&store, proposer, txs).unwrap();
+    let account = |index| store.account(&test_address(index)).unwrap().unwrap();
+    assert_eq!(account(0).balance, BALANCE - 10 + 5 + 3);
+    assert_eq!(account(0).nonce, 2);
+    assert_eq!(account(1).balance, BALANCE + 10 - 5 - 3);
+    assert_eq!(account(1).nonce, 1);
+}
+
+#[test]
 fn pre_verified_transactions_skip_the_signature_check_and_others_do_not() {
     let (_dir, store) = funded();
     let mut forged = transfer(&test_key(0), TEST_CHAIN_ID, 0, test_address(1), 1, 1);
