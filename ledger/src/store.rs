@@ -30,7 +30,10 @@
 
 use std::{
     path::Path,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, PoisonError, RwLock,
+    },
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
@@ -148,22 +151,35 @@ pub fn verify_account_proof(
         .transpose()
 }
 
+/// A block's changed accounts with their new state, sorted by address.
+type ChangedAccounts = Vec<(Address, Account)>;
+
 /// Blocks, transactions and state on RocksDB.
 pub struct LedgerStore {
     db: DB,
     config: StoreConfig,
+    /// Taken by each commit (and genesis) for its whole length, so commits never interleave;
+    /// readers take `meta` only for a moment, and see a height once it is on disk.
+    commit_lock: Mutex<()>,
     meta: RwLock<Option<ChainMeta>>,
     /// Decoded pages by position in the tree: the newest page seen at a position, which is the
     /// latest tree's unless a proof at an older height read it. A commit's page replaces its
     /// predecessor in one step, so replaced pages need no removal; every hit is checked against
     /// the hash its parent expects.
     page_cache: PageCache,
-    /// The latest account of each address, `None` for none. Kept exact by `account_gate`.
+    /// The latest account of each address, `None` for none. Kept exact by `account_epoch` and
+    /// `committing`.
     account_cache: MemoryCache<Address, Option<Account>>,
-    /// Held shared while a cache miss is read from the database and cached, and exclusively
-    /// while a commit writes its accounts into the cache: so a value read before a commit can
-    /// never be cached after it.
-    account_gate: RwLock<()>,
+    /// The accounts of the block being committed, sorted by address, from the start of its commit
+    /// until RocksDB holds them. Readers take the block's accounts from here, ahead of the cache
+    /// (which takes the new values one by one, and may evict one at once) and of the database
+    /// (which still holds the older ones). Held shared by a reader while it caches what it read
+    /// from the database, and exclusively to start a commit, so that no read from before a commit
+    /// is cached after the commit began.
+    committing: RwLock<Option<Arc<ChangedAccounts>>>,
+    /// Bumped when a commit starts and when it ends: odd while one is in flight. A reader caches
+    /// what it read from the database only if the epoch is even and unchanged since it began.
+    account_epoch: AtomicU64,
 }
 
 impl std::fmt::Debug for LedgerStore {
@@ -226,7 +242,9 @@ impl LedgerStore {
             db,
             page_cache: PageCache::new(config.page_cache_pages),
             account_cache: MemoryCache::new(config.account_cache_entries.max(1)),
-            account_gate: RwLock::new(()),
+            committing: RwLock::new(None),
+            account_epoch: AtomicU64::new(0),
+            commit_lock: Mutex::new(()),
             config,
             meta: RwLock::new(meta),
         })
@@ -256,8 +274,11 @@ impl LedgerStore {
         genesis_hash: Hash,
         accounts: &[(Address, Account)],
     ) -> Result<Hash, LedgerError> {
-        let mut meta_slot = self.meta.write().unwrap_or_else(PoisonError::into_inner);
-        if meta_slot.is_some() {
+        let _commit = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.meta().is_some() {
             return Err(LedgerError::GenesisAlreadyCommitted);
         }
         let mut supply: u64 = 0;
@@ -302,16 +323,18 @@ impl LedgerStore {
         );
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&meta));
         self.write_synced(batch)?;
-        *meta_slot = Some(meta);
         {
-            let _gate = self
-                .account_gate
+            // Whatever a reader read from the database before this point must not be cached.
+            let _committing = self
+                .committing
                 .write()
                 .unwrap_or_else(PoisonError::into_inner);
+            self.account_epoch.fetch_add(2, Ordering::SeqCst);
             for (address, account) in accounts {
                 self.account_cache.insert(*address, Some(*account));
             }
         }
+        *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(meta);
         let root = tree.root_hash();
         for page in tree.new_pages {
             self.page_cache
@@ -520,8 +543,11 @@ impl LedgerStore {
         execution: &BlockExecution,
         certificate: &[u8],
     ) -> Result<(), LedgerError> {
-        let mut meta_slot = self.meta.write().unwrap_or_else(PoisonError::into_inner);
-        let meta = meta_slot.clone().ok_or(LedgerError::NoGenesis)?;
+        let _commit = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let meta = self.require_meta()?;
         let height = next_height(&meta)?;
         if block.header.height != height || execution.height != height {
             return Err(LedgerError::UnexpectedHeight {
@@ -537,35 +563,39 @@ impl LedgerStore {
                 reason: "the execution does not belong to this block on this chain".into(),
             });
         }
-        // The caches take the block while the batch is built and written: readers of accounts wait
-        // at the gate until both are done, and a failed commit takes the block's accounts back out.
-        // A page cached for a block that then fails to commit is harmless: every hit is checked
-        // against the hash its parent expects.
-        let gate = self
-            .account_gate
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        // The caches take the block while the batch is built and written. Readers of accounts go on
+        // meanwhile: they take the block's accounts from `committing`, and the rest from the cache
+        // or the database, where the block changes nothing. A failed commit takes the block's
+        // accounts back out. A page cached for a block that then fails to commit is
+        // harmless: every hit is checked against the hash its parent expects.
+        {
+            let mut committing = self
+                .committing
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            *committing = Some(Arc::new(execution.changed_accounts.clone()));
+            self.account_epoch.fetch_add(1, Ordering::SeqCst);
+        }
         let (written, ()) = rayon::join(
             || {
                 let (batch, next_meta) =
                     self.commit_batch(block, execution, certificate, &meta, height)?;
                 self.write_synced(batch)?;
-                Ok(next_meta)
+                Ok::<_, LedgerError>(next_meta)
             },
             || self.cache_block(execution),
         );
-        let next_meta = match written {
-            Ok(next_meta) => next_meta,
-            Err(error) => {
-                for (address, _) in &execution.changed_accounts {
-                    self.account_cache.remove(address);
-                }
-                return Err(error);
+        if written.is_err() {
+            for (address, _) in &execution.changed_accounts {
+                self.account_cache.remove(address);
             }
-        };
-        drop(gate);
-        *meta_slot = Some(next_meta);
-        drop(meta_slot);
+        }
+        *self
+            .committing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.account_epoch.fetch_add(1, Ordering::SeqCst);
+        *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(written?);
         Ok(())
     }
 
@@ -876,22 +906,31 @@ impl PageSource for LedgerStore {
 
 impl StateView for LedgerStore {
     fn accounts(&self, addresses: &[Address]) -> Result<Vec<Option<Account>>, LedgerError> {
-        let _gate = self
-            .account_gate
+        let epoch = self.account_epoch.load(Ordering::SeqCst);
+        // While a commit is in flight its list is the truth for the block's accounts: the cache
+        // may still hold their older values (it takes the new ones one by one) or may have
+        // evicted the new ones already, and the database has not got them yet.
+        let committing = self
+            .committing
             .read()
-            .unwrap_or_else(PoisonError::into_inner);
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let lookup = |address: &Address| -> Option<Option<Account>> {
+            if let Some(committing) = &committing {
+                if let Ok(found) =
+                    committing.binary_search_by(|(candidate, _)| candidate.cmp(address))
+                {
+                    return Some(Some(committing[found].1));
+                }
+            }
+            self.account_cache.get(address)
+        };
         // A block's tens of thousands of lookups are each a cache miss or two in memory: on all
         // cores they take half the time.
         let cached: Vec<Option<Option<Account>>> = if addresses.len() > ACCOUNT_READ_CHUNK {
-            addresses
-                .par_iter()
-                .map(|address| self.account_cache.get(address))
-                .collect()
+            addresses.par_iter().map(lookup).collect()
         } else {
-            addresses
-                .iter()
-                .map(|address| self.account_cache.get(address))
-                .collect()
+            addresses.iter().map(lookup).collect()
         };
         let mut missing: Vec<usize> = Vec::new();
         let mut accounts: Vec<Option<Account>> = Vec::with_capacity(addresses.len());
@@ -936,10 +975,21 @@ impl StateView for LedgerStore {
             }
             read
         };
+        // What the database gave is cached only if no commit was in flight or began since this
+        // read did: the gate keeps a commit from beginning while the values go in.
+        let committing = self
+            .committing
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let cacheable =
+            epoch.is_multiple_of(2) && self.account_epoch.load(Ordering::SeqCst) == epoch;
         for (index, account) in missing.into_iter().zip(read) {
-            self.account_cache.insert(addresses[index], account);
+            if cacheable {
+                self.account_cache.insert(addresses[index], account);
+            }
             accounts[index] = account;
         }
+        drop(committing);
         Ok(accounts)
     }
 }

@@ -1,6 +1,7 @@
 //! The RocksDB store: reopening, lookups, historic proofs and pruning.
 
 use cairn_ledger::{
+    execute::StateView,
     store::{verify_account_proof, StoreConfig},
     testing::{
         commit_next_block, open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID,
@@ -197,15 +198,19 @@ fn the_caches_never_change_an_answer() {
 
 #[test]
 fn readers_never_see_an_account_go_back_in_time() {
-    // Readers race the commits on a cache too small to keep anything for long: a value read from
-    // the database just before a commit must never be cached after it.
+    // Readers race the commits on a cache too small to keep anything for long. The cache takes a
+    // block's accounts before RocksDB has them and may evict one at once: a reader that then
+    // misses must not find the older value in the database, and a value read from the database
+    // just before a commit must never be cached after it. Blocks of a few hundred transfers keep
+    // each commit's write long enough for the readers to run into it.
+    const SENDERS: u64 = 300;
     let dir = tempfile::tempdir().unwrap();
     let small = StoreConfig {
         account_cache_entries: 2,
         ..config(100)
     };
-    let store = open_funded_store(dir.path(), small, 8, 1_000_000).unwrap();
-    let sender = test_address(0);
+    let store = open_funded_store(dir.path(), small, SENDERS + 8, 1_000_000).unwrap();
+    let watched = test_address(0);
     let done = std::sync::atomic::AtomicBool::new(false);
     // Stops the readers however the writer ends, a failed assertion included.
     struct StopReaders<'a>(&'a std::sync::atomic::AtomicBool);
@@ -218,21 +223,29 @@ fn readers_never_see_an_account_go_back_in_time() {
         for reader in 0..2u64 {
             let (store, done) = (&store, &done);
             scope.spawn(move || {
+                let others: Vec<_> = (0..4)
+                    .map(|i| test_address(SENDERS + reader * 4 + i))
+                    .collect();
                 let mut seen = 0;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    // Other addresses push the sender out of the two-entry cache.
-                    store.account(&test_address(3 + reader)).unwrap();
-                    let nonce = store.account(&sender).unwrap().unwrap().nonce;
+                    // Other addresses push the watched one out of the two-entry cache.
+                    store.accounts(&others).unwrap();
+                    let nonce = store.account(&watched).unwrap().unwrap().nonce;
                     assert!(nonce >= seen, "nonce went from {seen} back to {nonce}");
                     seen = nonce;
                 }
             });
         }
         let _stop = StopReaders(&done);
-        for nonce in 0..40 {
-            let tx = transfer(&test_key(0), TEST_CHAIN_ID, nonce, test_address(1), 1, 1);
-            commit_next_block(&store, test_address(2), vec![tx]).unwrap();
-            assert_eq!(store.account(&sender).unwrap().unwrap().nonce, nonce + 1);
+        for nonce in 0..100 {
+            let txs = (0..SENDERS)
+                .map(|sender| {
+                    let to = test_address((sender + 1) % SENDERS);
+                    transfer(&test_key(sender), TEST_CHAIN_ID, nonce, to, 1, 1)
+                })
+                .collect();
+            commit_next_block(&store, test_address(SENDERS + 9), txs).unwrap();
+            assert_eq!(store.account(&watched).unwrap().unwrap().nonce, nonce + 1);
         }
     });
 }
