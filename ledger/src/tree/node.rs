@@ -160,19 +160,27 @@ const LEAF_HEADER: usize = 1 + 32 + 1;
 /// Bytes of a child page reference: tag, hash, version.
 const PAGE_REF_LEN: usize = 1 + 32 + 8;
 
+/// The most bytes a page can hold: a full bottom level of the longest leaves, and the inner
+/// nodes' tags above it. Entries address a page's bytes with 16 bits.
+const MAX_PAGE_BYTES: usize =
+    (1 << PAGE_LEVELS) * (LEAF_HEADER + MAX_VALUE_LEN) + (1 << PAGE_LEVELS) - 1;
+const _: () = assert!(MAX_PAGE_BYTES < u16::MAX as usize);
+
 /// `SHA-256(0x00 || key || value)`, as [`LeafNode::hash`].
 pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
     Hash::digest_parts(&[&[LEAF_DOMAIN], &key.0, value])
 }
 
-/// One node of a page, in preorder: its hash, the bytes of its subtree, and where its subtree's
-/// entries end.
+/// One node of a page, in preorder: its hash, where its bytes start, and where its subtree's
+/// entries end. Its subtree's bytes end where the next entry's start (or with the page).
+///
+/// A page holds at most 31 nodes in under 5 KB, so 16-bit offsets suffice, and an entry is 36
+/// bytes: a block's update copies tens of megabytes of entries, so every byte counts.
 #[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub hash: Hash,
-    start: u32,
-    end: u32,
-    next: u32,
+    start: u16,
+    next: u16,
 }
 
 /// What a node of a page is.
@@ -221,7 +229,7 @@ impl Page {
     }
 
     pub fn kind(&self, index: usize) -> Kind {
-        match self.bytes[self.entries[index].start as usize] {
+        match self.bytes[usize::from(self.entries[index].start)] {
             TAG_EMPTY => Kind::Empty,
             TAG_LEAF => Kind::Leaf,
             TAG_INTERNAL => Kind::Internal,
@@ -229,26 +237,34 @@ impl Page {
         }
     }
 
+    /// Where the bytes of the subtree at `index` end.
+    fn subtree_end(&self, index: usize) -> usize {
+        let next = usize::from(self.entries[index].next);
+        self.entries
+            .get(next)
+            .map_or(self.bytes.len(), |entry| usize::from(entry.start))
+    }
+
     /// The children of the inner node at `index`.
     pub fn children(&self, index: usize) -> [usize; 2] {
         let left = index + 1;
-        [left, self.entries[left].next as usize]
+        [left, usize::from(self.entries[left].next)]
     }
 
     /// The key and value of the leaf at `index`.
     pub fn leaf(&self, index: usize) -> (Hash, &[u8]) {
-        let start = self.entries[index].start as usize;
+        let start = usize::from(self.entries[index].start);
         let mut key = [0u8; 32];
         key.copy_from_slice(&self.bytes[start + 1..start + 33]);
         (
             Hash(key),
-            &self.bytes[start + LEAF_HEADER..self.entries[index].end as usize],
+            &self.bytes[start + LEAF_HEADER..self.subtree_end(index)],
         )
     }
 
     /// The hash and version of the child page referred to at `index`.
     pub fn page_ref(&self, index: usize) -> (Hash, u64) {
-        let start = self.entries[index].start as usize;
+        let start = usize::from(self.entries[index].start);
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&self.bytes[start + 1..start + 33]);
         let mut version = [0u8; 8];
@@ -311,11 +327,10 @@ impl PageBuilder {
     }
 
     fn push(&mut self, hash: Hash, start: usize) {
-        let next = self.page.entries.len() as u32 + 1;
+        let next = self.page.entries.len() as u16 + 1;
         self.page.entries.push(Entry {
             hash,
-            start: start as u32,
-            end: self.page.bytes.len() as u32,
+            start: start as u16,
             next,
         });
     }
@@ -363,10 +378,9 @@ impl PageBuilder {
             &self.page.entries[left].hash,
             &self.page.entries[right].hash,
         );
-        let (end, next) = (self.page.bytes.len() as u32, self.page.entries.len() as u32);
+        let next = self.page.entries.len() as u16;
         let entry = &mut self.page.entries[index];
         entry.hash = hash;
-        entry.end = end;
         entry.next = next;
         hash
     }
@@ -374,7 +388,7 @@ impl PageBuilder {
     /// Drops every node from `mark` on.
     pub fn truncate(&mut self, mark: usize) {
         if let Some(entry) = self.page.entries.get(mark) {
-            self.page.bytes.truncate(entry.start as usize);
+            self.page.bytes.truncate(usize::from(entry.start));
             self.page.entries.truncate(mark);
         }
     }
@@ -383,9 +397,9 @@ impl PageBuilder {
     pub fn copy_subtree(&mut self, page: &Page, index: usize) {
         let first = &page.entries[index];
         let (start, end, next) = (
-            first.start as usize,
-            first.end as usize,
-            first.next as usize,
+            usize::from(first.start),
+            page.subtree_end(index),
+            usize::from(first.next),
         );
         let byte_shift = self.page.bytes.len() as i64 - start as i64;
         let index_shift = self.page.entries.len() as i64 - index as i64;
@@ -394,9 +408,8 @@ impl PageBuilder {
             .entries
             .extend(page.entries[index..next].iter().map(|entry| Entry {
                 hash: entry.hash,
-                start: (i64::from(entry.start) + byte_shift) as u32,
-                end: (i64::from(entry.end) + byte_shift) as u32,
-                next: (i64::from(entry.next) + index_shift) as u32,
+                start: (i64::from(entry.start) + byte_shift) as u16,
+                next: (i64::from(entry.next) + index_shift) as u16,
             }));
     }
 
@@ -435,19 +448,18 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
             Ok(Hash(out))
         }
         fn finish(&mut self, index: usize, hash: Hash) {
-            let next = self.entries.len() as u32;
+            let next = self.entries.len() as u16;
             let entry = &mut self.entries[index];
             entry.hash = hash;
-            entry.end = self.at as u32;
             entry.next = next;
         }
         /// Reads one node and its subtree; returns its hash and kind.
         fn node(&mut self, relative_depth: usize) -> Result<(Hash, Kind), LedgerError> {
             let index = self.entries.len();
+            // The structure read so far bounds `at` (see `MAX_PAGE_BYTES`).
             self.entries.push(Entry {
                 hash: Hash::ZERO,
-                start: self.at as u32,
-                end: 0,
+                start: self.at as u16,
                 next: 0,
             });
             let tag = self.take(1)?[0];
