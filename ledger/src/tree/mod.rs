@@ -305,14 +305,28 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     .page(&PageKey::new(page_version, depth, first_key), &hash)?;
                 self.update_page(&page, page_version, depth, changes, version, out, writes)
             }
-            Kind::Leaf => {
-                let leaves = merge_leaf(old.leaf(index), changes);
-                self.build(depth, relative, &leaves, version, out, writes)
-            }
-            Kind::Empty => {
-                let leaves = new_leaves(changes);
-                self.build(depth, relative, &leaves, version, out, writes)
-            }
+            // One change meets at most one leaf, nearly always: its leaves fit on the stack.
+            Kind::Leaf => match changes {
+                [change] => {
+                    let (leaves, count) = merge_leaf_with_one(old.leaf(index), change);
+                    self.build(depth, relative, &leaves[..count], version, out, writes)
+                }
+                _ => {
+                    let leaves = merge_leaf(old.leaf(index), changes);
+                    self.build(depth, relative, &leaves, version, out, writes)
+                }
+            },
+            Kind::Empty => match changes {
+                [(key, value)] => {
+                    let leaf = value.as_deref().map(|value| (*key, value));
+                    let leaves = leaf.as_slice();
+                    self.build(depth, relative, leaves, version, out, writes)
+                }
+                _ => {
+                    let leaves = new_leaves(changes);
+                    self.build(depth, relative, &leaves, version, out, writes)
+                }
+            },
         }
     }
 
@@ -591,6 +605,21 @@ fn merge_leaf<'a>(existing: LeafRef<'a>, changes: &'a [Change]) -> Vec<LeafRef<'
     leaves
 }
 
+/// [`merge_leaf`] for a single change, without allocating: the leaves and how many there are.
+fn merge_leaf_with_one<'a>(
+    existing: LeafRef<'a>,
+    (key, value): &'a Change,
+) -> ([LeafRef<'a>; 2], usize) {
+    let changed = value.as_deref().map(|value| (*key, value));
+    match changed {
+        None if existing.0 == *key => ([existing; 2], 0),
+        None => ([existing; 2], 1),
+        Some(changed) if existing.0 == *key => ([changed; 2], 1),
+        Some(changed) if existing.0 < *key => ([existing, changed], 2),
+        Some(changed) => ([changed, existing], 2),
+    }
+}
+
 /// The leaves `changes` (sorted) put into an empty subtree.
 fn new_leaves(changes: &[Change]) -> Vec<LeafRef<'_>> {
     changes
@@ -661,5 +690,23 @@ impl PageSource for MemoryPages {
             }
         }
         load_page(self.pages.get(key).map(Vec::as_slice), key, expected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_change_merges_as_the_general_case_does() {
+        let existing = (Hash([5; 32]), &b"old"[..]);
+        for key in [Hash([4; 32]), Hash([5; 32]), Hash([6; 32])] {
+            for value in [None, Some(b"new".to_vec())] {
+                let change = (key, value);
+                let (leaves, count) = merge_leaf_with_one(existing, &change);
+                let general = merge_leaf(existing, std::slice::from_ref(&change));
+                assert_eq!(&leaves[..count], &general[..], "{change:?}");
+            }
+        }
     }
 }
