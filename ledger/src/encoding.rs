@@ -24,6 +24,12 @@ pub fn encode_into<T: BorshSerialize>(value: &T, out: &mut Vec<u8>) {
     let _ = borsh::to_writer(out, value);
 }
 
+/// Appends the canonical encoding of `value` to `out`: for many values in one buffer.
+pub fn encode_append<T: BorshSerialize>(value: &T, out: &mut Vec<u8>) {
+    // As in `encode`: writing into a Vec cannot fail.
+    let _ = borsh::to_writer(out, value);
+}
+
 /// Decodes `bytes` as a `T`, refusing anything but the canonical encoding of one value.
 pub fn decode<T: BorshDeserialize + BorshSerialize>(
     what: &'static str,

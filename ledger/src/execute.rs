@@ -179,9 +179,21 @@ impl<V: StateView> Executor<'_, V> {
                 (before.unwrap_or_default() != *after).then_some((*address, *after))
             })
             .collect();
-        let changes = changed_accounts
+        // The new leaves' values, in one buffer rather than one allocation each.
+        let mut encoded = Vec::with_capacity(changed_accounts.len() * 16);
+        let mut ends = Vec::with_capacity(changed_accounts.len());
+        for (_, account) in &changed_accounts {
+            encoding::encode_append(account, &mut encoded);
+            ends.push(encoded.len());
+        }
+        let changes: Vec<(Hash, Option<&[u8]>)> = changed_accounts
             .par_iter()
-            .map(|(address, account)| (address.state_key(), Some(encoding::encode(account))))
+            .zip(&ends)
+            .enumerate()
+            .map(|(index, ((address, _), end))| {
+                let start = index.checked_sub(1).map_or(0, |before| ends[before]);
+                (address.state_key(), Some(&encoded[start..*end]))
+            })
             .collect();
         let tree =
             SparseMerkleTree::new(self.view).apply(self.base_root.clone(), height, changes)?;

@@ -49,8 +49,10 @@ pub use self::{
 };
 use crate::{error::LedgerError, hash::Hash};
 
-/// One change to the tree: the value to store under a key, or `None` to remove the key.
-pub type Change = (Hash, Option<Vec<u8>>);
+/// One change to the tree: the value to store under a key, or `None` to remove the key. The value
+/// is anything that reads as bytes: an owned vector, or a slice of a buffer that holds a whole
+/// block's values, which saves an allocation per change.
+pub type Change<V = Vec<u8>> = (Hash, Option<V>);
 
 /// Below this many changes a subtree is updated on the current thread.
 const PARALLEL_MIN_CHANGES: usize = 512;
@@ -146,24 +148,25 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
 
     /// Applies `changes` to the tree whose root is `base`, producing version `version`.
     /// Changes may come in any order; for a key given twice the last one wins.
-    pub fn apply(
+    pub fn apply<V: AsRef<[u8]> + Sync>(
         &self,
         base: ChildRef,
         version: u64,
-        mut changes: Vec<Change>,
+        mut changes: Vec<Change<V>>,
     ) -> Result<TreeUpdate, LedgerError> {
         // A stable sort keeps duplicates in arrival order, so keeping the last of each run
         // implements "last one wins".
         changes.sort_by_key(|change| change.0);
-        if let Some((key, Some(value))) = changes
-            .iter()
-            .find(|(_, value)| value.as_ref().is_some_and(|v| v.len() > MAX_VALUE_LEN))
-        {
+        if let Some((key, Some(value))) = changes.iter().find(|(_, value)| {
+            value
+                .as_ref()
+                .is_some_and(|v| v.as_ref().len() > MAX_VALUE_LEN)
+        }) {
             return Err(LedgerError::Corrupt {
-                reason: format!("value of {} bytes for key {key}", value.len()),
+                reason: format!("value of {} bytes for key {key}", value.as_ref().len()),
             });
         }
-        let mut deduped: Vec<Change> = Vec::with_capacity(changes.len());
+        let mut deduped: Vec<Change<V>> = Vec::with_capacity(changes.len());
         for change in changes {
             match deduped.last_mut() {
                 Some(last) if last.0 == change.0 => *last = change,
@@ -221,13 +224,13 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     /// page's root), with `changes` applied; returns what the node became. What the changes do
     /// not touch is copied as it is, hashes included.
     #[allow(clippy::too_many_arguments)]
-    fn update_node(
+    fn update_node<V: AsRef<[u8]> + Sync>(
         &self,
         old: &Page,
         index: usize,
         depth: usize,
         relative: usize,
-        changes: &[Change],
+        changes: &[Change<V>],
         version: u64,
         out: &mut PageBuilder,
         writes: &mut Writes,
@@ -318,7 +321,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             },
             Kind::Empty => match changes {
                 [(key, value)] => {
-                    let leaf = value.as_deref().map(|value| (*key, value));
+                    let leaf = value.as_ref().map(|value| (*key, value.as_ref()));
                     let leaves = leaf.as_slice();
                     self.build(depth, relative, leaves, version, out, writes)
                 }
@@ -334,12 +337,12 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
     /// which are not empty, and writes into `out` what stands in its place: a reference to the
     /// new page, or the single leaf or nothing it shrank to.
     #[allow(clippy::too_many_arguments)]
-    fn update_page(
+    fn update_page<V: AsRef<[u8]> + Sync>(
         &self,
         old: &Page,
         old_version: u64,
         depth: usize,
-        changes: &[Change],
+        changes: &[Change<V>],
         version: u64,
         out: &mut PageBuilder,
         writes: &mut Writes,
@@ -584,7 +587,10 @@ fn seal(
 }
 
 /// The leaves a subtree holding only `existing` holds once `changes` (sorted) apply.
-fn merge_leaf<'a>(existing: LeafRef<'a>, changes: &'a [Change]) -> Vec<LeafRef<'a>> {
+fn merge_leaf<'a, V: AsRef<[u8]>>(
+    existing: LeafRef<'a>,
+    changes: &'a [Change<V>],
+) -> Vec<LeafRef<'a>> {
     let mut leaves = Vec::with_capacity(changes.len() + 1);
     let mut existing = Some(existing);
     for (key, value) in changes {
@@ -598,7 +604,7 @@ fn merge_leaf<'a>(existing: LeafRef<'a>, changes: &'a [Change]) -> Vec<LeafRef<'
             }
         }
         if let Some(value) = value {
-            leaves.push((*key, value.as_slice()));
+            leaves.push((*key, value.as_ref()));
         }
     }
     leaves.extend(existing);
@@ -606,11 +612,11 @@ fn merge_leaf<'a>(existing: LeafRef<'a>, changes: &'a [Change]) -> Vec<LeafRef<'
 }
 
 /// [`merge_leaf`] for a single change, without allocating: the leaves and how many there are.
-fn merge_leaf_with_one<'a>(
+fn merge_leaf_with_one<'a, V: AsRef<[u8]>>(
     existing: LeafRef<'a>,
-    (key, value): &'a Change,
+    (key, value): &'a Change<V>,
 ) -> ([LeafRef<'a>; 2], usize) {
-    let changed = value.as_deref().map(|value| (*key, value));
+    let changed = value.as_ref().map(|value| (*key, value.as_ref()));
     match changed {
         None if existing.0 == *key => ([existing; 2], 0),
         None => ([existing; 2], 1),
@@ -621,10 +627,10 @@ fn merge_leaf_with_one<'a>(
 }
 
 /// The leaves `changes` (sorted) put into an empty subtree.
-fn new_leaves(changes: &[Change]) -> Vec<LeafRef<'_>> {
+fn new_leaves<V: AsRef<[u8]>>(changes: &[Change<V>]) -> Vec<LeafRef<'_>> {
     changes
         .iter()
-        .filter_map(|(key, value)| value.as_ref().map(|value| (*key, value.as_slice())))
+        .filter_map(|(key, value)| value.as_ref().map(|value| (*key, value.as_ref())))
         .collect()
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use cairn_ledger::{
     hash::Hash,
     tree::{
-        node::decode_page, reference_root, ChildRef, LeafNode, MemoryPages, ProofTerminal,
+        node::decode_page, reference_root, Change, ChildRef, LeafNode, MemoryPages, ProofTerminal,
         SparseMerkleTree,
     },
 };
@@ -153,7 +153,7 @@ fn removing_every_key_empties_the_tree_and_rewriting_changes_nothing() {
     assert_eq!(same.root, first.root);
     assert!(same.new_pages.is_empty() && same.stale_pages.is_empty());
 
-    let removals = (0..1000u16).map(|seed| (key(seed), None)).collect();
+    let removals: Vec<Change> = (0..1000u16).map(|seed| (key(seed), None)).collect();
     let emptied = SparseMerkleTree::new(&pages)
         .apply(first.root.clone(), 3, removals)
         .unwrap();
