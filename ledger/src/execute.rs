@@ -181,18 +181,17 @@ impl<V: StateView> Executor<'_, V> {
             .collect();
         // The new leaves' values, in one buffer rather than one allocation each.
         let mut encoded = Vec::with_capacity(changed_accounts.len() * 16);
-        let mut ends = Vec::with_capacity(changed_accounts.len());
+        let mut bounds = Vec::with_capacity(changed_accounts.len() + 1);
+        bounds.push(0);
         for (_, account) in &changed_accounts {
             encoding::encode_append(account, &mut encoded);
-            ends.push(encoded.len());
+            bounds.push(encoded.len());
         }
         let changes: Vec<(Hash, Option<&[u8]>)> = changed_accounts
             .par_iter()
-            .zip(&ends)
-            .enumerate()
-            .map(|(index, ((address, _), end))| {
-                let start = index.checked_sub(1).map_or(0, |before| ends[before]);
-                (address.state_key(), Some(&encoded[start..*end]))
+            .zip(bounds.par_windows(2))
+            .map(|((address, _), bounds)| {
+                (address.state_key(), Some(&encoded[bounds[0]..bounds[1]]))
             })
             .collect();
         let tree =
