@@ -7,8 +7,20 @@ use sha2::{Digest, Sha256};
 
 /// A SHA-256 digest.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, BorshSerialize, BorshDeserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    BorshSerialize,
+    BorshDeserialize,
+    bytemuck::Pod,
+    bytemuck::Zeroable,
 )]
+#[repr(transparent)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {

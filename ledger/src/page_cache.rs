@@ -11,7 +11,7 @@
 //! Each entry is the newest page seen at its position, with the version that wrote it; every hit is
 //! checked against the hash its parent expects, so an entry of another version is only a miss.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use quick_cache::sync::Cache;
 
@@ -22,7 +22,7 @@ use crate::tree::{node::Page, PageKey};
 const MAX_SLOTTED_LEVELS: u8 = 6;
 
 /// A page and the version that wrote it.
-pub(crate) type Cached = (u64, Arc<Page>);
+pub(crate) type Cached = (u64, Page);
 
 /// Where a page sits in the tree, whatever version wrote it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -187,7 +187,7 @@ mod tests {
     fn a_slot_keeps_the_newest_version_it_was_offered() {
         let cache = PageCache::new(1024);
         let key = |version| PageKey::new(version, 4, &Hash([0x5a; 32]));
-        let page = Arc::new(Page::default());
+        let page = Page::default();
         let position = PagePosition::of(&key(3));
         assert!(cache.get(&position).is_none());
         assert!(cache.insert(position, (3, page.clone())).is_none());

@@ -917,7 +917,7 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
 }
 
 impl PageSource for LedgerStore {
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
         let position = PagePosition::of(key);
         if let Some((_, page)) = self.page_cache.get(&position) {
             if page.hash() == *expected {

@@ -35,8 +35,6 @@ pub mod node;
 mod proof;
 mod reference;
 
-use std::sync::Arc;
-
 use rayon::join;
 
 use self::node::{
@@ -60,7 +58,7 @@ const PARALLEL_MIN_CHANGES: usize = 512;
 /// Where the tree reads its pages from: the database, a cache in front of it, or memory in tests.
 pub trait PageSource: Sync {
     /// The decoded page at `key`, which must hash to `expected`.
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError>;
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError>;
 }
 
 /// Decodes a stored page: the common body of every [`PageSource`].
@@ -68,9 +66,9 @@ pub fn load_page(
     bytes: Option<&[u8]>,
     key: &PageKey,
     expected: &Hash,
-) -> Result<Arc<Page>, LedgerError> {
+) -> Result<Page, LedgerError> {
     match bytes {
-        Some(bytes) => decode_page(bytes, expected).map(Arc::new),
+        Some(bytes) => decode_page(bytes, expected),
         None => Err(LedgerError::Corrupt {
             reason: format!("page {key:?} is missing (pruned or never written)"),
         }),
@@ -81,7 +79,7 @@ pub fn load_page(
 #[derive(Debug, Clone)]
 pub struct NewPage {
     pub key: PageKey,
-    pub page: Arc<Page>,
+    pub page: Page,
 }
 
 /// What applying a batch of changes produces; nothing is written until the store commits it.
@@ -263,7 +261,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                             &mut out,
                             &mut writes,
                         )?;
-                        Ok::<_, LedgerError>((kind, out.finish(), writes))
+                        Ok::<_, LedgerError>((kind, out, writes))
                     };
                     let (left, right) = join(
                         || update_apart(left, left_changes),
@@ -271,8 +269,8 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     );
                     let (left_kind, left_page, left_writes) = left?;
                     let (right_kind, right_page, right_writes) = right?;
-                    out.append(&left_page);
-                    out.append(&right_page);
+                    out.append(left_page.page());
+                    out.append(right_page.page());
                     writes.absorb(left_writes);
                     writes.absorb(right_writes);
                     (left_kind, right_kind)
@@ -577,7 +575,7 @@ fn seal(
     out: &mut PageBuilder,
     writes: &mut Writes,
 ) -> Kind {
-    let page = Arc::new(page.finish());
+    let page = page.finish();
     out.push_page_ref(page.hash(), version);
     writes.new_pages.push(NewPage {
         key: PageKey::new(version, depth, any_key_below),
@@ -646,7 +644,7 @@ fn too_deep() -> LedgerError {
 #[derive(Debug, Default)]
 pub struct MemoryPages {
     pages: std::collections::HashMap<PageKey, Vec<u8>>,
-    decoded: Option<std::collections::HashMap<PageKey, Arc<Page>>>,
+    decoded: Option<std::collections::HashMap<PageKey, Page>>,
 }
 
 impl MemoryPages {
@@ -689,7 +687,7 @@ impl MemoryPages {
 }
 
 impl PageSource for MemoryPages {
-    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Arc<Page>, LedgerError> {
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
         if let Some(page) = self.decoded.as_ref().and_then(|decoded| decoded.get(key)) {
             if page.hash() == *expected {
                 return Ok(page.clone());

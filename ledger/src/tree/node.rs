@@ -8,7 +8,8 @@
 //!
 //! In memory a page is its stored bytes plus one [`Entry`] per node, both in preorder, so a
 //! subtree is one contiguous range of each: an update copies the subtrees it does not touch as two
-//! slices and writes only the nodes on its paths, and a page is two allocations, not one per node.
+//! slices and writes only the nodes on its paths. A finished page is one allocation, not one per
+//! node.
 //!
 //! A page stores no hash of its own nodes: every block rewrites tens of thousands of pages, and the
 //! hashes were more than half of their bytes. Reading a page recomputes them (a few dozen SHA-256
@@ -16,6 +17,8 @@
 //!
 //! Reading a page checks its structure and that its root hashes to what its parent says; the bytes
 //! themselves are guarded by RocksDB's block checksums.
+
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -176,7 +179,8 @@ pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
 ///
 /// A page holds at most 31 nodes in under 5 KB, so 16-bit offsets suffice, and an entry is 36
 /// bytes: a block's update copies tens of megabytes of entries, so every byte counts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
 pub struct Entry {
     pub hash: Hash,
     start: u16,
@@ -196,35 +200,134 @@ pub enum Kind {
 /// A decoded page: the bytes as stored, serialised in preorder (a tag byte per node; then
 /// nothing more for an inner node; a leaf's key, value length (one byte) and value; or a child
 /// page's hash and version, big-endian), and an [`Entry`] per node in the same order.
-#[derive(Clone, Debug, Default)]
+///
+/// Root hash, entries and bytes live in one shared allocation: a block replaces tens of
+/// thousands of pages, and each allocation is one more cache miss to make it and, on another
+/// thread, one more to free it. Cloning a page clones a reference.
+#[derive(Clone)]
 pub struct Page {
-    /// The root's hash, beside the reference count rather than behind the entries' pointer:
-    /// every cache hit checks it, and that read should not be one more cache miss.
-    root: Hash,
-    bytes: Vec<u8>,
-    entries: Vec<Entry>,
+    /// In 16-bit words: the root hash ([`HEADER_WORDS`] - 2 words), the entry count, the byte
+    /// count, the entries, then the bytes, padded to a whole word.
+    words: Arc<[u16]>,
+}
+
+/// Words before a page's entries: its root hash, then its entry and byte counts.
+const HEADER_WORDS: usize = 18;
+const ENTRY_WORDS: usize = std::mem::size_of::<Entry>() / 2;
+const _: () = assert!(std::mem::size_of::<Entry>() == 36 && std::mem::align_of::<Entry>() <= 2);
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Page")
+            .field("root", &self.hash())
+            .field("entries", &self.len())
+            .field("bytes", &self.bytes().len())
+            .finish()
+    }
+}
+
+impl Default for Page {
+    fn default() -> Page {
+        Page::from_parts(Hash::ZERO, &[], &[])
+    }
 }
 
 impl Page {
+    fn from_parts(root: Hash, entries: &[Entry], bytes: &[u8]) -> Page {
+        thread_local! {
+            // Where a page is laid out before it is copied into its one allocation.
+            static SCRATCH: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SCRATCH.with_borrow_mut(|words| Page::from_parts_in(words, root, entries, bytes))
+    }
+
+    fn from_parts_in(words: &mut Vec<u16>, root: Hash, entries: &[Entry], bytes: &[u8]) -> Page {
+        let entry_words = entries.len() * ENTRY_WORDS;
+        words.clear();
+        words.resize(HEADER_WORDS + entry_words + bytes.len().div_ceil(2), 0);
+        let (header, rest) = words.split_at_mut(HEADER_WORDS);
+        bytemuck::cast_slice_mut::<u16, u8>(&mut header[..16]).copy_from_slice(&root.0);
+        // A page holds at most 31 nodes in under 64 KiB (see `MAX_PAGE_BYTES`).
+        header[16] = entries.len() as u16;
+        header[17] = bytes.len() as u16;
+        let (entry_part, byte_part) = rest.split_at_mut(entry_words);
+        bytemuck::cast_slice_mut::<u16, u8>(entry_part)
+            .copy_from_slice(bytemuck::cast_slice::<Entry, u8>(entries));
+        bytemuck::cast_slice_mut::<u16, u8>(byte_part)[..bytes.len()].copy_from_slice(bytes);
+        Page {
+            words: Arc::from(&words[..]),
+        }
+    }
+
+    fn view(&self) -> PageView<'_> {
+        let entry_count = usize::from(self.words[16]);
+        let byte_count = usize::from(self.words[17]);
+        let (entries, bytes) = self.words[HEADER_WORDS..].split_at(entry_count * ENTRY_WORDS);
+        PageView {
+            entries: bytemuck::cast_slice(entries),
+            bytes: &bytemuck::cast_slice::<u16, u8>(bytes)[..byte_count],
+        }
+    }
+
     /// The stored form.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.view().bytes
     }
 
     /// The hash of the page's root, which its parent refers to it by.
     pub fn hash(&self) -> Hash {
-        self.root
+        let mut root = [0u8; 32];
+        root.copy_from_slice(bytemuck::cast_slice::<u16, u8>(&self.words[..16]));
+        Hash(root)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        usize::from(self.words[16])
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    pub fn entry(&self, index: usize) -> &Entry {
+    pub fn entry(&self, index: usize) -> Entry {
+        self.view().entries[index]
+    }
+
+    pub fn kind(&self, index: usize) -> Kind {
+        self.view().kind(index)
+    }
+
+    /// The children of the inner node at `index`.
+    pub fn children(&self, index: usize) -> [usize; 2] {
+        self.view().children(index)
+    }
+
+    /// The key and value of the leaf at `index`.
+    pub fn leaf(&self, index: usize) -> (Hash, &[u8]) {
+        self.view().leaf(index)
+    }
+
+    /// The hash and version of the child page referred to at `index`.
+    pub fn page_ref(&self, index: usize) -> (Hash, u64) {
+        self.view().page_ref(index)
+    }
+
+    /// The node at `index` as a reference from outside the page: only empty nodes and leaves
+    /// can stand for a whole page's position.
+    pub fn child_ref(&self, index: usize) -> ChildRef {
+        self.view().child_ref(index)
+    }
+}
+
+/// A page's entries and bytes, whether in a finished [`Page`] or in a [`PageBuilder`].
+#[derive(Clone, Copy, Debug)]
+pub struct PageView<'a> {
+    entries: &'a [Entry],
+    bytes: &'a [u8],
+}
+
+impl<'a> PageView<'a> {
+    pub fn entry(&self, index: usize) -> &'a Entry {
         &self.entries[index]
     }
 
@@ -252,7 +355,7 @@ impl Page {
     }
 
     /// The key and value of the leaf at `index`.
-    pub fn leaf(&self, index: usize) -> (Hash, &[u8]) {
+    pub fn leaf(&self, index: usize) -> (Hash, &'a [u8]) {
         let start = usize::from(self.entries[index].start);
         let mut key = [0u8; 32];
         key.copy_from_slice(&self.bytes[start + 1..start + 33]);
@@ -272,8 +375,6 @@ impl Page {
         (Hash(hash), u64::from_be_bytes(version))
     }
 
-    /// The node at `index` as a reference from outside the page: only empty nodes and leaves
-    /// can stand for a whole page's position.
     pub fn child_ref(&self, index: usize) -> ChildRef {
         match self.kind(index) {
             Kind::Leaf => {
@@ -295,40 +396,37 @@ impl Page {
 /// Builds a page node by node, in preorder.
 #[derive(Debug, Default)]
 pub struct PageBuilder {
-    page: Page,
+    bytes: Vec<u8>,
+    entries: Vec<Entry>,
 }
 
 impl PageBuilder {
     pub fn with_capacity(bytes: usize, entries: usize) -> PageBuilder {
         PageBuilder {
-            page: Page {
-                root: Hash::ZERO,
-                bytes: Vec::with_capacity(bytes),
-                entries: Vec::with_capacity(entries),
-            },
+            bytes: Vec::with_capacity(bytes),
+            entries: Vec::with_capacity(entries),
         }
     }
 
-    pub fn page(&self) -> &Page {
-        &self.page
+    pub fn page(&self) -> PageView<'_> {
+        PageView {
+            entries: &self.entries,
+            bytes: &self.bytes,
+        }
     }
 
     /// The hash of the first node written: the root, once the page is complete.
     pub fn root_hash(&self) -> Hash {
-        self.page
-            .entries
-            .first()
-            .map_or(Hash::ZERO, |entry| entry.hash)
+        self.entries.first().map_or(Hash::ZERO, |entry| entry.hash)
     }
 
-    pub fn finish(mut self) -> Page {
-        self.page.root = self.root_hash();
-        self.page
+    pub fn finish(self) -> Page {
+        Page::from_parts(self.root_hash(), &self.entries, &self.bytes)
     }
 
     fn push(&mut self, hash: Hash, start: usize) {
-        let next = self.page.entries.len() as u16 + 1;
-        self.page.entries.push(Entry {
+        let next = self.entries.len() as u16 + 1;
+        self.entries.push(Entry {
             hash,
             start: start as u16,
             next,
@@ -336,8 +434,8 @@ impl PageBuilder {
     }
 
     pub fn push_empty(&mut self) {
-        let start = self.page.bytes.len();
-        self.page.bytes.push(TAG_EMPTY);
+        let start = self.bytes.len();
+        self.bytes.push(TAG_EMPTY);
         self.push(Hash::ZERO, start);
     }
 
@@ -346,40 +444,37 @@ impl PageBuilder {
         let len = u8::try_from(value.len()).map_err(|_| LedgerError::Corrupt {
             reason: format!("leaf value of {} bytes", value.len()),
         })?;
-        let start = self.page.bytes.len();
-        self.page.bytes.push(TAG_LEAF);
-        self.page.bytes.extend_from_slice(&key.0);
-        self.page.bytes.push(len);
-        self.page.bytes.extend_from_slice(value);
+        let start = self.bytes.len();
+        self.bytes.push(TAG_LEAF);
+        self.bytes.extend_from_slice(&key.0);
+        self.bytes.push(len);
+        self.bytes.extend_from_slice(value);
         self.push(hash, start);
         Ok(())
     }
 
     pub fn push_page_ref(&mut self, hash: Hash, version: u64) {
-        let start = self.page.bytes.len();
-        self.page.bytes.push(TAG_PAGE);
-        self.page.bytes.extend_from_slice(&hash.0);
-        self.page.bytes.extend_from_slice(&version.to_be_bytes());
+        let start = self.bytes.len();
+        self.bytes.push(TAG_PAGE);
+        self.bytes.extend_from_slice(&hash.0);
+        self.bytes.extend_from_slice(&version.to_be_bytes());
         self.push(hash, start);
     }
 
     /// Opens an inner node; its two children follow, then [`PageBuilder::close_internal`].
     pub fn open_internal(&mut self) -> usize {
-        let start = self.page.bytes.len();
-        self.page.bytes.push(TAG_INTERNAL);
+        let start = self.bytes.len();
+        self.bytes.push(TAG_INTERNAL);
         self.push(Hash::ZERO, start);
-        self.page.entries.len() - 1
+        self.entries.len() - 1
     }
 
     /// Closes the inner node opened at `index` over the two children written since.
     pub fn close_internal(&mut self, index: usize) -> Hash {
-        let [left, right] = self.page.children(index);
-        let hash = internal_hash(
-            &self.page.entries[left].hash,
-            &self.page.entries[right].hash,
-        );
-        let next = self.page.entries.len() as u16;
-        let entry = &mut self.page.entries[index];
+        let [left, right] = self.page().children(index);
+        let hash = internal_hash(&self.entries[left].hash, &self.entries[right].hash);
+        let next = self.entries.len() as u16;
+        let entry = &mut self.entries[index];
         entry.hash = hash;
         entry.next = next;
         hash
@@ -387,25 +482,28 @@ impl PageBuilder {
 
     /// Drops every node from `mark` on.
     pub fn truncate(&mut self, mark: usize) {
-        if let Some(entry) = self.page.entries.get(mark) {
-            self.page.bytes.truncate(usize::from(entry.start));
-            self.page.entries.truncate(mark);
+        if let Some(entry) = self.entries.get(mark) {
+            self.bytes.truncate(usize::from(entry.start));
+            self.entries.truncate(mark);
         }
     }
 
     /// Appends the subtree rooted at `index` of `page` unchanged.
     pub fn copy_subtree(&mut self, page: &Page, index: usize) {
+        self.copy_from(page.view(), index);
+    }
+
+    fn copy_from(&mut self, page: PageView<'_>, index: usize) {
         let first = &page.entries[index];
         let (start, end, next) = (
             usize::from(first.start),
             page.subtree_end(index),
             usize::from(first.next),
         );
-        let byte_shift = self.page.bytes.len() as i64 - start as i64;
-        let index_shift = self.page.entries.len() as i64 - index as i64;
-        self.page.bytes.extend_from_slice(&page.bytes[start..end]);
-        self.page
-            .entries
+        let byte_shift = self.bytes.len() as i64 - start as i64;
+        let index_shift = self.entries.len() as i64 - index as i64;
+        self.bytes.extend_from_slice(&page.bytes[start..end]);
+        self.entries
             .extend(page.entries[index..next].iter().map(|entry| Entry {
                 hash: entry.hash,
                 start: (i64::from(entry.start) + byte_shift) as u16,
@@ -414,9 +512,9 @@ impl PageBuilder {
     }
 
     /// Appends every node `other` holds (a subtree built apart).
-    pub fn append(&mut self, other: &Page) {
+    pub fn append(&mut self, other: PageView<'_>) {
         if !other.entries.is_empty() {
-            self.copy_subtree(other, 0);
+            self.copy_from(other, 0);
         }
     }
 }
@@ -521,9 +619,51 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
             reason: format!("page hashes to {hash} but its parent expects {expected}"),
         });
     }
-    Ok(Page {
-        root: hash,
-        bytes: bytes.to_vec(),
-        entries: reader.entries,
-    })
+    Ok(Page::from_parts(hash, &reader.entries, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A page of one inner node over two leaves with values of `value_len` bytes, built as the
+    /// tree builds it, and the same page finished from a copy.
+    fn built(value_len: usize) -> (PageBuilder, Page) {
+        let mut builder = PageBuilder::with_capacity(0, 0);
+        let at = builder.open_internal();
+        let value = vec![0xab; value_len];
+        // The keys' first bits differ: 0 goes left, 1 right.
+        for key in [Hash([0x11; 32]), Hash([0x91; 32])] {
+            builder
+                .push_leaf(&key, &value, leaf_hash(&key, &value))
+                .unwrap();
+        }
+        builder.close_internal(at);
+        let mut copy = PageBuilder::with_capacity(0, 0);
+        copy.append(builder.page());
+        (builder, copy.finish())
+    }
+
+    #[test]
+    fn a_finished_page_reads_back_as_it_was_built_whatever_its_length() {
+        // Odd and even byte counts: the bytes share 16-bit words with nothing else.
+        for value_len in [0, 1, 2, 7, 8, MAX_VALUE_LEN] {
+            let (builder, page) = built(value_len);
+            let view = builder.page();
+            assert_eq!(page.bytes(), view.bytes, "value of {value_len} bytes");
+            assert_eq!(page.len(), view.entries.len());
+            assert_eq!(page.hash(), builder.root_hash());
+            for index in 0..page.len() {
+                assert_eq!(page.entry(index).hash, view.entry(index).hash);
+                assert_eq!(page.kind(index), view.kind(index));
+            }
+            assert_eq!(page.leaf(1), view.leaf(1));
+            assert_eq!(page.leaf(2), view.leaf(2));
+            let decoded = decode_page(page.bytes(), &page.hash()).unwrap();
+            assert_eq!(decoded.bytes(), page.bytes());
+            assert_eq!(decoded.hash(), page.hash());
+        }
+        let empty = Page::default();
+        assert!(empty.is_empty() && empty.bytes().is_empty());
+    }
 }
