@@ -206,13 +206,18 @@ pub enum Kind {
 /// thread, one more to free it. Cloning a page clones a reference.
 #[derive(Clone)]
 pub struct Page {
-    /// In 16-bit words: the root hash ([`HEADER_WORDS`] - 2 words), the entry count, the byte
-    /// count, the entries, then the bytes, padded to a whole word.
+    /// In 16-bit words: the root hash, the entry count, the byte count (the header), then the
+    /// entries, then the bytes, padded to a whole word.
     words: Arc<[u16]>,
 }
 
-/// Words before a page's entries: its root hash, then its entry and byte counts.
-const HEADER_WORDS: usize = 18;
+/// Words of a page's root hash, at the start of its header.
+const ROOT_WORDS: usize = 16;
+/// Where the header holds the entry count, and the byte count.
+const ENTRY_COUNT_AT: usize = ROOT_WORDS;
+const BYTE_COUNT_AT: usize = ROOT_WORDS + 1;
+/// Words before a page's entries.
+const HEADER_WORDS: usize = ROOT_WORDS + 2;
 const ENTRY_WORDS: usize = std::mem::size_of::<Entry>() / 2;
 const _: () = assert!(std::mem::size_of::<Entry>() == 36 && std::mem::align_of::<Entry>() <= 2);
 
@@ -246,10 +251,10 @@ impl Page {
         words.clear();
         words.resize(HEADER_WORDS + entry_words + bytes.len().div_ceil(2), 0);
         let (header, rest) = words.split_at_mut(HEADER_WORDS);
-        bytemuck::cast_slice_mut::<u16, u8>(&mut header[..16]).copy_from_slice(&root.0);
+        bytemuck::cast_slice_mut::<u16, u8>(&mut header[..ROOT_WORDS]).copy_from_slice(&root.0);
         // A page holds at most 31 nodes in under 64 KiB (see `MAX_PAGE_BYTES`).
-        header[16] = entries.len() as u16;
-        header[17] = bytes.len() as u16;
+        header[ENTRY_COUNT_AT] = entries.len() as u16;
+        header[BYTE_COUNT_AT] = bytes.len() as u16;
         let (entry_part, byte_part) = rest.split_at_mut(entry_words);
         bytemuck::cast_slice_mut::<u16, u8>(entry_part)
             .copy_from_slice(bytemuck::cast_slice::<Entry, u8>(entries));
@@ -260,8 +265,8 @@ impl Page {
     }
 
     fn view(&self) -> PageView<'_> {
-        let entry_count = usize::from(self.words[16]);
-        let byte_count = usize::from(self.words[17]);
+        let entry_count = usize::from(self.words[ENTRY_COUNT_AT]);
+        let byte_count = usize::from(self.words[BYTE_COUNT_AT]);
         let (entries, bytes) = self.words[HEADER_WORDS..].split_at(entry_count * ENTRY_WORDS);
         PageView {
             entries: bytemuck::cast_slice(entries),
@@ -277,12 +282,12 @@ impl Page {
     /// The hash of the page's root, which its parent refers to it by.
     pub fn hash(&self) -> Hash {
         let mut root = [0u8; 32];
-        root.copy_from_slice(bytemuck::cast_slice::<u16, u8>(&self.words[..16]));
+        root.copy_from_slice(bytemuck::cast_slice::<u16, u8>(&self.words[..ROOT_WORDS]));
         Hash(root)
     }
 
     pub fn len(&self) -> usize {
-        usize::from(self.words[16])
+        usize::from(self.words[ENTRY_COUNT_AT])
     }
 
     pub fn is_empty(&self) -> bool {
