@@ -14,9 +14,12 @@
 //! | `meta` | `"chain"` | [`ChainMeta`]: chain id, genesis hash, latest height and block hash, oldest kept version |
 //!
 //! # Atomicity
-//! Committing a block (or the genesis state) is one `WriteBatch`, written with `sync`: after a
-//! crash at any moment the store is at the last committed block, never between two. Pruning of
-//! old tree versions rides in the same batch.
+//! Committing a block (or the genesis state) ends with one `WriteBatch`, written with `sync`: the
+//! block, its receipts, accounts, stale index, tree root and metadata, and the pruning of old tree
+//! versions. After a crash at any moment the store is at the last committed block, never between
+//! two. A block's new tree pages go just before that batch, in batches of their own: their keys
+//! carry the new version, which no root reaches until the block's batch lands, so pages left by a
+//! crash (or a failed commit) in between are unreachable, and opening the store removes them.
 //!
 //! # Writes
 //! Flushes and compactions use direct I/O where the filesystem takes it: they rewrite every
@@ -53,7 +56,9 @@ use crate::{
     execute::{BlockExecution, Executor, SignaturePolicy, StateView},
     hash::Hash,
     page_cache::{PageCache, PagePosition},
-    tree::{load_page, node::Page, ChildRef, PageKey, PageSource, Proof, SparseMerkleTree},
+    tree::{
+        load_page, node::Page, ChildRef, NewPage, PageKey, PageSource, Proof, SparseMerkleTree,
+    },
     tx::SignedTransaction,
 };
 
@@ -254,6 +259,9 @@ impl LedgerStore {
             Some(bytes) => Some(encoding::decode::<ChainMeta>("chain metadata", &bytes)?),
             None => None,
         };
+        if let Some(meta) = &meta {
+            remove_pages_above(&db, meta.latest_height)?;
+        }
         Ok(LedgerStore {
             db,
             page_cache: PageCache::new(config.page_cache_pages),
@@ -552,7 +560,8 @@ impl LedgerStore {
         Ok(execution)
     }
 
-    /// Commits a decided block with its execution and commit certificate, in one synced write.
+    /// Commits a decided block with its execution and commit certificate: its new tree pages, then
+    /// one synced batch that makes the block, and the pages, part of the store.
     pub fn commit_block(
         &self,
         block: &Block,
@@ -592,10 +601,20 @@ impl LedgerStore {
             *committing = Some(Arc::new(execution.changed_accounts.clone()));
             self.account_epoch.fetch_add(1, Ordering::SeqCst);
         }
+        //
+        // The pages (three quarters of the bytes) are written first, unsynced, one batch per core
+        // side by side. Their log then syncs while the block's batch is built, so the batch's own
+        // synced write waits for its few megabytes only, not for all of them. Measured at a million
+        // accounts: about 5% less wall time per block than one batch for everything.
         let (written, ()) = rayon::join(
             || {
-                let (batch, next_meta) =
-                    self.commit_batch(block, execution, certificate, &meta, height)?;
+                self.write_pages_ahead(&execution.tree.new_pages)?;
+                let (synced, built) = rayon::join(
+                    || self.db.flush_wal(true),
+                    || self.commit_batch(block, execution, certificate, &meta, height),
+                );
+                synced?;
+                let (batch, next_meta) = built?;
                 self.write_synced(batch)?;
                 Ok::<_, LedgerError>(next_meta)
             },
@@ -615,9 +634,9 @@ impl LedgerStore {
         Ok(())
     }
 
-    /// The one write batch that commits `block` at `height`: block, certificate, receipts,
-    /// accounts, tree pages, stale index, root, pruning and metadata. Returns the metadata that
-    /// holds once it is written.
+    /// The write batch that commits `block` at `height` once its pages are written: block,
+    /// certificate, receipts, accounts, stale index, root, pruning and metadata. Returns the
+    /// metadata that holds once it is written.
     fn commit_batch(
         &self,
         block: &Block,
@@ -629,17 +648,11 @@ impl LedgerStore {
         let block_hash = block.hash();
         let height_key = height.to_be_bytes();
         let encoded_block = block.encode();
-        // A batch that grows by doubling copies itself again and again (it reaches about 17 MB
+        // A batch that grows by doubling copies itself again and again (it reaches about 5 MB
         // for a block of 10,000 transfers); reserving room for what it will hold avoids most of
         // that. Pruning's deletions, when there are any, may still make it grow once.
         let reserve = encoded_block.len()
             + certificate.len()
-            + execution
-                .tree
-                .new_pages
-                .iter()
-                .map(|page| page.page.bytes().len() + BATCH_RECORD_OVERHEAD)
-                .sum::<usize>()
             + (execution.receipts.len() + execution.changed_accounts.len())
                 * (BATCH_RECORD_OVERHEAD + MAX_SMALL_RECORD)
             // The stale-page record lists each page by its key and a length byte.
@@ -668,22 +681,6 @@ impl LedgerStore {
             encoding::encode_into(account, &mut value);
             batch.put_cf(accounts, address.0, &value);
         }
-        // In key order, each insert into the memtable's skip list starts where the last ended.
-        // An update emits the pages of each level in key order (it walks the keys left to
-        // right), so ordering by level alone sorts them, without comparing keys behind pointers;
-        // were that ever not so, the inserts would only be slower.
-        let tree_pages = self.cf(CF_TREE_PAGES)?;
-        let pages = &execution.tree.new_pages;
-        let mut order: Vec<(u8, u32)> = (0u32..)
-            .zip(pages)
-            .map(|(index, page)| (page.key.level, index))
-            .collect();
-        order.sort_unstable();
-        for (_, index) in order {
-            let page = &pages[index as usize];
-            page.key.encode_into(&mut key);
-            batch.put_cf(tree_pages, &key, page.page.bytes());
-        }
         if !execution.tree.stale_pages.is_empty() {
             // One record per version, not one per page: a block makes thousands of pages stale,
             // and every record is a memtable insert on the commit path.
@@ -710,6 +707,39 @@ impl LedgerStore {
         };
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&next_meta));
         Ok((batch, next_meta))
+    }
+
+    /// Writes a block's new pages, unsynced, in one batch per core that RocksDB inserts side by
+    /// side. Nothing reaches them until the block's own batch writes the root that leads to them.
+    fn write_pages_ahead(&self, pages: &[NewPage]) -> Result<(), LedgerError> {
+        let tree_pages = self.cf(CF_TREE_PAGES)?;
+        // In key order, each insert into the memtable's skip list starts where the last ended.
+        // An update emits the pages of each level in key order (it walks the keys left to
+        // right), so ordering by level alone sorts them, without comparing keys behind pointers;
+        // were that ever not so, the inserts would only be slower.
+        let mut order: Vec<(u8, u32)> = (0u32..)
+            .zip(pages)
+            .map(|(index, page)| (page.key.level, index))
+            .collect();
+        order.sort_unstable();
+        let part_len = order
+            .len()
+            .div_ceil(rayon::current_num_threads().max(1))
+            .max(1);
+        order.par_chunks(part_len).try_for_each(|part| {
+            let reserve = part
+                .iter()
+                .map(|(_, index)| pages[*index as usize].page.bytes().len() + BATCH_RECORD_OVERHEAD)
+                .sum();
+            let mut batch = WriteBatch::with_capacity_bytes(reserve);
+            let mut key = Vec::with_capacity(64);
+            for (_, index) in part {
+                let page = &pages[*index as usize];
+                page.key.encode_into(&mut key);
+                batch.put_cf(tree_pages, &key, page.page.bytes());
+            }
+            Ok(self.db.write(batch)?)
+        })
     }
 
     /// Puts a block's accounts and new pages into the caches; each new page takes the place of
@@ -860,6 +890,19 @@ impl LedgerStore {
         Ok(count)
     }
 
+    /// The version of the newest stored tree page, if any: never above the latest height once
+    /// the store is open (for audits and tests).
+    pub fn newest_page_version(&self) -> Result<Option<u64>, LedgerError> {
+        let mut newest = self
+            .db
+            .iterator_cf(self.cf(CF_TREE_PAGES)?, IteratorMode::End);
+        newest
+            .next()
+            .transpose()?
+            .map(|(key, _)| Ok(PageKey::decode(&key)?.version))
+            .transpose()
+    }
+
     /// Writes what RocksDB holds in memory to table files. Commits never need it (their log is
     /// synced); a clean shutdown can call it so the next open replays nothing.
     pub fn flush(&self) -> Result<(), LedgerError> {
@@ -881,6 +924,27 @@ impl LedgerStore {
         options.set_sync(true);
         Ok(self.db.write_opt(batch, &options)?)
     }
+}
+
+/// Removes the tree pages of versions above `latest`: pages a commit wrote ahead of a block
+/// batch that never landed. No root reaches them, and the next commit at their height may write
+/// other pages at other positions.
+fn remove_pages_above(db: &DB, latest: u64) -> Result<(), LedgerError> {
+    let Some(first_unreachable) = latest.checked_add(1) else {
+        return Ok(());
+    };
+    let start = first_unreachable.to_be_bytes();
+    let tree_pages = cf(db, CF_TREE_PAGES)?;
+    let mut above = db.iterator_cf(tree_pages, IteratorMode::From(&start, Direction::Forward));
+    if above.next().transpose()?.is_none() {
+        return Ok(());
+    }
+    // Past every page key: a version, a level and at most 32 bytes of path.
+    let end = [0xff; 64];
+    // Unsynced: a crash before the next commit syncs the log leaves the pages for the next open,
+    // and a later write of the same key wins over the deletion.
+    db.delete_range_cf(tree_pages, &start[..], &end[..])?;
+    Ok(())
 }
 
 fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
@@ -1025,5 +1089,52 @@ impl StateView for LedgerStore {
         }
         drop(committing);
         Ok(accounts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID};
+
+    #[test]
+    fn pages_written_ahead_of_a_batch_that_never_landed_are_gone_after_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || open_funded_store(dir.path(), StoreConfig::default(), 50, 1_000).unwrap();
+        let store = open();
+        let transactions: Vec<_> = (0..20)
+            .map(|i| transfer(&test_key(i), TEST_CHAIN_ID, 0, test_address(i + 30), 5, 1))
+            .collect();
+        let (block, execution) = store
+            .propose_block(
+                1,
+                test_address(49),
+                Hash::ZERO,
+                transactions,
+                SignaturePolicy::VerifyAll,
+            )
+            .unwrap();
+        // A commit that stops after its pages, as a crash would stop it.
+        store.write_pages_ahead(&execution.tree.new_pages).unwrap();
+        assert_eq!(store.newest_page_version().unwrap(), Some(1));
+        drop(store);
+
+        let store = open();
+        assert_eq!(store.latest_height(), Some(0));
+        assert_eq!(store.newest_page_version().unwrap(), Some(0));
+        // The same block commits whole after all.
+        store.commit_block(&block, &execution, b"").unwrap();
+        assert_eq!(store.newest_page_version().unwrap(), Some(1));
+        let supply: u64 = store
+            .tree_accounts(1)
+            .unwrap()
+            .iter()
+            .map(|(_, account)| account.balance)
+            .sum();
+        assert_eq!(supply, 50 * 1_000);
+        drop(store);
+        let store = open();
+        assert_eq!(store.latest_height(), Some(1));
+        assert_eq!(store.newest_page_version().unwrap(), Some(1));
     }
 }

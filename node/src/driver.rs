@@ -690,7 +690,7 @@ impl Driver {
         Ok(())
     }
 
-    /// Writes a decided block, its execution and its certificate in one synced batch, then tells
+    /// Commits a decided block, its execution and its certificate durably to the store, then tells
     /// the mempool, the log and the subscribers.
     fn commit(
         &mut self,

@@ -110,6 +110,8 @@ fn a_killed_writer_leaves_a_consistent_store() {
             );
         }
         assert!(store.block(meta.latest_height + 1).unwrap().is_none());
+        // Pages a commit wrote ahead of a block batch that never landed are gone.
+        assert!(store.newest_page_version().unwrap() <= Some(meta.latest_height));
         // The tree at the latest height is whole and agrees with the flat table.
         let tree = store.tree_accounts(meta.latest_height).unwrap();
         for index in 0..ACCOUNTS + 20 {
