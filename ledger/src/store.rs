@@ -495,7 +495,8 @@ impl LedgerStore {
 
     /// The height whose block carried the evidence with this hash (SHA-256 of its bytes).
     pub fn evidence_height(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
-        self.db
+        let height = self
+            .db
             .get_cf(self.cf(CF_EVIDENCE)?, hash.0)?
             .map(|bytes| {
                 <[u8; 8]>::try_from(&bytes[..])
@@ -504,7 +505,8 @@ impl LedgerStore {
                         reason: "bad evidence index record".into(),
                     })
             })
-            .transpose()
+            .transpose()?;
+        Ok(height.filter(|height| self.is_committed(*height)))
     }
 
     /// Checks that `block` is a valid next block and executes it; commits nothing.
@@ -601,21 +603,29 @@ impl LedgerStore {
             *committing = Some(Arc::new(execution.changed_accounts.clone()));
             self.account_epoch.fetch_add(1, Ordering::SeqCst);
         }
-        //
         // The pages (three quarters of the bytes) are written first, unsynced, one batch per core
-        // side by side. Their log then syncs while the block's batch is built, so the batch's own
-        // synced write waits for its few megabytes only, not for all of them. Measured at a million
-        // accounts: about 5% less wall time per block than one batch for everything.
+        // side by side. Measured at a million accounts, this and the overlap below take about 8%
+        // off the wall time of a block, against one synced batch for everything.
         let (written, ()) = rayon::join(
             || {
                 self.write_pages_ahead(&execution.tree.new_pages)?;
-                let (synced, built) = rayon::join(
+                // The block's batch goes to the log and the memtables while the pages' log syncs,
+                // and is synced after that: a few megabytes' wait instead of seventeen. Readers
+                // do not see it before this commit returns: every read of a height's records
+                // checks the height against `meta`, and the block's accounts are read from
+                // `committing` until then.
+                let (synced, written) = rayon::join(
                     || self.db.flush_wal(true),
-                    || self.commit_batch(block, execution, certificate, &meta, height),
+                    || {
+                        let (batch, next_meta) =
+                            self.commit_batch(block, execution, certificate, &meta, height)?;
+                        self.db.write(batch)?;
+                        Ok::<_, LedgerError>(next_meta)
+                    },
                 );
                 synced?;
-                let (batch, next_meta) = built?;
-                self.write_synced(batch)?;
+                let next_meta = written?;
+                self.db.flush_wal(true)?;
                 Ok::<_, LedgerError>(next_meta)
             },
             || self.cache_block(execution),
@@ -826,6 +836,9 @@ impl LedgerStore {
     }
 
     pub fn block(&self, height: u64) -> Result<Option<Block>, LedgerError> {
+        if !self.is_committed(height) {
+            return Ok(None);
+        }
         self.db
             .get_cf(self.cf(CF_BLOCKS)?, height.to_be_bytes())?
             .map(|bytes| encoding::decode("stored block", &bytes))
@@ -833,7 +846,8 @@ impl LedgerStore {
     }
 
     pub fn block_height(&self, hash: &Hash) -> Result<Option<u64>, LedgerError> {
-        self.db
+        let height = self
+            .db
             .get_cf(self.cf(CF_BLOCK_HASHES)?, hash.0)?
             .map(|bytes| {
                 <[u8; 8]>::try_from(bytes.as_slice())
@@ -842,7 +856,8 @@ impl LedgerStore {
                         reason: "bad block height".into(),
                     })
             })
-            .transpose()
+            .transpose()?;
+        Ok(height.filter(|height| self.is_committed(*height)))
     }
 
     pub fn block_by_hash(&self, hash: &Hash) -> Result<Option<Block>, LedgerError> {
@@ -854,6 +869,9 @@ impl LedgerStore {
 
     /// The commit certificate stored with the block at `height`.
     pub fn certificate(&self, height: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        if !self.is_committed(height) {
+            return Ok(None);
+        }
         Ok(self
             .db
             .get_cf(self.cf(CF_CERTIFICATES)?, height.to_be_bytes())?)
@@ -861,10 +879,22 @@ impl LedgerStore {
 
     /// Where a committed transaction is, and what it did.
     pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
-        self.db
+        let receipt: Option<Receipt> = self
+            .db
             .get_cf(self.cf(CF_TX_INDEX)?, tx_hash.0)?
             .map(|bytes| encoding::decode("receipt", &bytes))
-            .transpose()
+            .transpose()?;
+        Ok(receipt.filter(|receipt| self.is_committed(receipt.height)))
+    }
+
+    /// Whether the block at `height` is committed. Its records reach RocksDB a moment before
+    /// its commit returns (see [`LedgerStore::commit_block`]); readers see them only after.
+    fn is_committed(&self, height: u64) -> bool {
+        self.meta
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|meta| height <= meta.latest_height)
     }
 
     /// Every leaf of the state tree at `version` decoded as accounts, for audits and tests.
@@ -1096,6 +1126,52 @@ impl StateView for LedgerStore {
 mod tests {
     use super::*;
     use crate::testing::{open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID};
+
+    #[test]
+    fn a_blocks_records_are_unseen_until_its_commit_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || open_funded_store(dir.path(), StoreConfig::default(), 10, 1_000).unwrap();
+        let store = open();
+        let transactions = vec![transfer(
+            &test_key(1),
+            TEST_CHAIN_ID,
+            0,
+            test_address(2),
+            5,
+            1,
+        )];
+        let (block, execution) = store
+            .propose_block(
+                1,
+                test_address(9),
+                Hash::ZERO,
+                transactions,
+                SignaturePolicy::VerifyAll,
+            )
+            .unwrap();
+        // What a commit has written by the time the block's batch waits for its sync.
+        let meta = store.require_meta().unwrap();
+        store.write_pages_ahead(&execution.tree.new_pages).unwrap();
+        let (batch, _) = store
+            .commit_batch(&block, &execution, b"certificate", &meta, 1)
+            .unwrap();
+        store.db.write(batch).unwrap();
+        let unseen = |store: &LedgerStore| {
+            store.block(1).unwrap().is_none()
+                && store.block_by_hash(&block.hash()).unwrap().is_none()
+                && store.certificate(1).unwrap().is_none()
+                && store.receipt(&execution.tx_hashes[0]).unwrap().is_none()
+        };
+        assert!(unseen(&store));
+        assert_eq!(store.latest_height(), Some(0));
+        drop(store);
+
+        // The batch holds the metadata too: once it is on disk, the block is committed.
+        let store = open();
+        assert_eq!(store.latest_height(), Some(1));
+        assert!(!unseen(&store));
+        assert_eq!(store.block(1).unwrap(), Some(block));
+    }
 
     #[test]
     fn pages_written_ahead_of_a_batch_that_never_landed_are_gone_after_reopening() {
