@@ -614,15 +614,22 @@ impl LedgerStore {
                 // do not see it before this commit returns: every read of a height's records
                 // checks the height against `meta`, and the block's accounts are read from
                 // `committing` until then.
-                let (synced, written) = rayon::join(
-                    || self.db.flush_wal(true),
-                    || {
-                        let (batch, next_meta) =
-                            self.commit_batch(block, execution, certificate, &meta, height)?;
-                        self.db.write(batch)?;
-                        Ok::<_, LedgerError>(next_meta)
-                    },
-                );
+                // The sync waits on a thread of its own, not on one of the pool's: on one core the
+                // pool has no other thread to build the batch meanwhile, and on two the other
+                // one is putting the block into the caches.
+                let (synced, written) = std::thread::scope(|scope| {
+                    let sync = scope.spawn(|| self.db.flush_wal(true));
+                    let written = self
+                        .commit_batch(block, execution, certificate, &meta, height)
+                        .and_then(|(batch, next_meta)| {
+                            self.db.write(batch)?;
+                            Ok(next_meta)
+                        });
+                    let synced = sync
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (synced, written)
+                });
                 synced?;
                 let next_meta = written?;
                 self.db.flush_wal(true)?;
