@@ -614,6 +614,7 @@ impl LedgerStore {
                 // do not see it before this commit returns: every read of a height's records
                 // checks the height against `meta`, and the block's accounts are read from
                 // `committing` until then.
+                //
                 // The sync waits on a thread of its own, not on one of the pool's: on one core the
                 // pool has no other thread to build the batch meanwhile, and on two the other
                 // one is putting the block into the caches.
