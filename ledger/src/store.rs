@@ -941,6 +941,23 @@ impl LedgerStore {
             .transpose()
     }
 
+    /// The height of the newest block record on disk, whether readers see it yet or not: never
+    /// above the latest height once the store is open (for audits and tests).
+    pub fn newest_stored_block_height(&self) -> Result<Option<u64>, LedgerError> {
+        let mut newest = self.db.iterator_cf(self.cf(CF_BLOCKS)?, IteratorMode::End);
+        newest
+            .next()
+            .transpose()?
+            .map(|(key, _)| {
+                <[u8; 8]>::try_from(&key[..])
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt {
+                        reason: "bad block key".into(),
+                    })
+            })
+            .transpose()
+    }
+
     /// Writes what RocksDB holds in memory to table files. Commits never need it (their log is
     /// synced); a clean shutdown can call it so the next open replays nothing.
     pub fn flush(&self) -> Result<(), LedgerError> {
@@ -1171,6 +1188,7 @@ mod tests {
                 && store.receipt(&execution.tx_hashes[0]).unwrap().is_none()
         };
         assert!(unseen(&store));
+        assert_eq!(store.newest_stored_block_height().unwrap(), Some(1));
         assert_eq!(store.latest_height(), Some(0));
         drop(store);
 

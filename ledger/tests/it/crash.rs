@@ -110,6 +110,12 @@ fn a_killed_writer_leaves_a_consistent_store() {
             );
         }
         assert!(store.block(meta.latest_height + 1).unwrap().is_none());
+        // Not only unseen: no block above the latest is on disk at all.
+        let newest_block = store.newest_stored_block_height().unwrap();
+        assert_eq!(
+            newest_block,
+            (meta.latest_height > 0).then_some(meta.latest_height)
+        );
         // Pages a commit wrote ahead of a block batch that never landed are gone.
         assert!(store.newest_page_version().unwrap() <= Some(meta.latest_height));
         // The tree at the latest height is whole and agrees with the flat table.
