@@ -13,9 +13,9 @@ const SHA256_IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];
 
-/// The longest message that fits two blocks with its padding (a `0x80` byte and the bit length
-/// in eight bytes).
-const SHORT_MESSAGE_MAX: usize = 2 * 64 - 9;
+/// The longest message hashed on the stack: four blocks, less the padding's `0x80` byte and the
+/// bit length in eight bytes. A signed transfer is about 150 bytes.
+const SHORT_MESSAGE_MAX: usize = 4 * 64 - 9;
 
 /// A SHA-256 digest.
 #[derive(
@@ -46,10 +46,10 @@ impl Hash {
 
     /// SHA-256 over several slices, as if they were concatenated.
     ///
-    /// Messages of one or two blocks (the tree's nodes, addresses' state keys) are padded on
-    /// the stack and compressed directly: for them the streaming hasher's buffering and
-    /// finalizing cost about as much as the compression itself. A block at a million accounts
-    /// hashes some 160,000 of them.
+    /// Short messages (the tree's nodes, addresses' state keys, transactions) are padded on the
+    /// stack and compressed directly: for one or two blocks the streaming hasher's buffering
+    /// and finalizing cost about as much as the compression itself. A block at a million
+    /// accounts hashes some 160,000 of them.
     pub fn digest_parts(parts: &[&[u8]]) -> Hash {
         let len: usize = parts.iter().map(|part| part.len()).sum();
         if len > SHORT_MESSAGE_MAX {
@@ -59,15 +59,15 @@ impl Hash {
             }
             return Hash(hasher.finalize().into());
         }
-        let mut message = [0u8; 128];
+        let mut message = [0u8; SHORT_MESSAGE_MAX + 9];
         let mut at = 0;
         for part in parts {
             message[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
         message[at] = 0x80;
-        let end = if len + 9 <= 64 { 64 } else { 128 };
-        // Lengths here are under 128 bytes, so the bit count fits any integer type.
+        let end = (len + 9).div_ceil(64) * 64;
+        // Lengths here are under 256 bytes, so the bit count fits any integer type.
         message[end - 8..end].copy_from_slice(&((len as u64) * 8).to_be_bytes());
         let mut state = SHA256_IV;
         for block in message[..end].chunks_exact(64) {
@@ -153,7 +153,7 @@ mod tests {
 
     #[test]
     fn short_messages_hash_as_the_streaming_hasher_does() {
-        let bytes: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(SHORT_MESSAGE_MAX + 100).collect();
         for len in 0..=bytes.len() {
             let expected = Hash(Sha256::digest(&bytes[..len]).into());
             assert_eq!(Hash::digest(&bytes[..len]), expected, "{len} bytes");
