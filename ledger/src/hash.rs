@@ -47,9 +47,9 @@ impl Hash {
     /// SHA-256 over several slices, as if they were concatenated.
     ///
     /// Short messages (the tree's nodes, addresses' state keys, transactions) are padded on the
-    /// stack and compressed directly: for one or two blocks the streaming hasher's buffering
-    /// and finalizing cost about as much as the compression itself. A block at a million
-    /// accounts hashes some 160,000 of them.
+    /// stack and compressed directly, without the streaming hasher's buffering and bookkeeping.
+    /// A block at a million accounts hashes some 160,000 of them, nearly all of one or two
+    /// blocks; this took about 4 ms off its execution.
     pub fn digest_parts(parts: &[&[u8]]) -> Hash {
         let len: usize = parts.iter().map(|part| part.len()).sum();
         if len > SHORT_MESSAGE_MAX {
@@ -67,7 +67,7 @@ impl Hash {
         }
         message[at] = 0x80;
         let end = (len + 9).div_ceil(64) * 64;
-        // Lengths here are under 256 bytes, so the bit count fits any integer type.
+        // `len` is at most `SHORT_MESSAGE_MAX` here: the bit count cannot overflow.
         message[end - 8..end].copy_from_slice(&((len as u64) * 8).to_be_bytes());
         let mut state = SHA256_IV;
         for block in message[..end].chunks_exact(64) {
