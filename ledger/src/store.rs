@@ -11,41 +11,55 @@
 //! | `tree_pages` | [`PageKey`] | a page of the state tree |
 //! | `tree_stale` | version (u64 BE) | the [`PageKey`]s no longer live from that version on, each behind a u8 length |
 //! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
+//! | `changes` | height (u64 BE) | the accounts that block changed, until the derived families hold them durably |
 //! | `meta` | `"chain"` | [`ChainMeta`]: chain id, genesis hash, latest height and block hash, oldest kept version |
 //!
+//! `accounts` and `tx_index` also hold, under the empty key, the last height whose records they
+//! hold (u64 BE); `tree_pages` holds an empty record after each version's pages, at the version
+//! (u64 BE) and the level 255, which no page has.
+//!
 //! # Atomicity
-//! Committing a block (or the genesis state) ends with one `WriteBatch`, written with `sync`: the
-//! block, its receipts, accounts, stale index, tree root and metadata, and the pruning of old tree
-//! versions. After a crash at any moment the store is at the last committed block, never between
-//! two. A block's new tree pages go just before that batch, in batches of their own: their keys
-//! carry the new version, which no root reaches until the block's batch lands, so pages left by a
-//! crash (or a failed commit) in between are unreachable, and opening the store removes them.
+//! Committing a block (or the genesis state) writes one `WriteBatch` with `sync`: the block, its
+//! certificate, the accounts it changed (`changes`), stale index, tree root and metadata, and the
+//! pruning of old tree versions. That batch is the commit: after a crash at any moment the store
+//! is at the last block whose batch landed, never between two.
+//!
+//! What follows from a committed block alone (its tree pages, the flat accounts and the
+//! transaction index, nine tenths of a block's bytes) is written next, without RocksDB's log:
+//! logging it cost a copy, a checksum and a write of every byte, and its bulk filled the log
+//! so fast that the small families were flushed, and compacted, four times as often. A crash
+//! loses what of it RocksDB had only in memory; each of those families loses a tail of heights
+//! (memtables are flushed whole and in order), and what is left says where that tail begins. Opening the store rebuilds the tail from what the log kept: the pages by applying the
+//! `changes` of each lost height to the tree before it, the accounts from the same `changes`,
+//! and the receipts from the blocks. So `changes` are kept until all three families hold their
+//! heights on disk, and no tree version is pruned before that either.
 //!
 //! # Writes
 //! Flushes and compactions use direct I/O where the filesystem takes it: they rewrite every
 //! block's pages, and the page cache only adds a copy and its own allocation to that.
 //!
 //! # Caches
-//! Decoded tree pages and the latest accounts are kept in memory ([`StoreConfig`]); commits and
-//! genesis put what they write into them, so executing the next block reads from disk only what
-//! was evicted. The caches only ever hold what the database holds, or is about to hold once the
-//! commit in progress returns.
+//! Decoded tree pages and the latest accounts are kept in memory ([`StoreConfig`]), so executing
+//! the next block reads from disk only what was evicted. The accounts cache only ever holds what
+//! the database holds, or is about to hold once the commit in progress returns. Pages go into
+//! theirs as an update builds them, while they are still in the processor's cache, before any
+//! commit: every hit is checked against the hash its parent expects, so a page of a block that
+//! never commits is only a miss.
 
 use std::{
     path::Path,
     sync::{
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, PoisonError, RwLock,
     },
-    thread::ScopedJoinHandle,
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use quick_cache::sync::Cache as MemoryCache;
 use rayon::prelude::*;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
-    Options, WriteBatch, WriteOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, FlushOptions,
+    IteratorMode, Options, ReadOptions, ReadTier, WriteBatch, WriteOptions, DB,
 };
 
 use crate::{
@@ -79,7 +93,8 @@ const CF_TREE_STALE: &str = "tree_stale";
 const CF_TREE_ROOTS: &str = "tree_roots";
 const CF_META: &str = "meta";
 const CF_EVIDENCE: &str = "evidence";
-const ALL_CFS: [&str; 10] = [
+const CF_CHANGES: &str = "changes";
+const ALL_CFS: [&str; 11] = [
     CF_BLOCKS,
     CF_BLOCK_HASHES,
     CF_TX_INDEX,
@@ -90,8 +105,26 @@ const ALL_CFS: [&str; 10] = [
     CF_TREE_ROOTS,
     CF_META,
     CF_EVIDENCE,
+    CF_CHANGES,
 ];
 const META_CHAIN: &[u8] = b"chain";
+
+/// The families a commit writes after its batch, without the log; opening the store rebuilds
+/// what a crash took from them.
+const DERIVED_CFS: [&str; 3] = [CF_TREE_PAGES, CF_ACCOUNTS, CF_TX_INDEX];
+/// The derived families that mark, under [`DERIVED_HEIGHT`], the last height whose records they
+/// hold. The tree's pages mark each version apart instead ([`page_mark`]): one key rewritten by
+/// every block would make each flushed file of pages overlap all the others, and RocksDB would
+/// merge them all again instead of moving them down as they are.
+const MARKED_CFS: [&str; 2] = [CF_ACCOUNTS, CF_TX_INDEX];
+/// The level byte of a version's mark in `tree_pages` (see [`page_mark`]).
+const PAGE_MARK_LEVEL: u8 = u8::MAX;
+/// The key of the mark in [`MARKED_CFS`]: no address or transaction hash is empty.
+const DERIVED_HEIGHT: &[u8] = b"";
+/// Most heights the derived families may hold only in memory before a commit asks RocksDB to
+/// flush them: under load their memtables fill and flush long before, but an idle chain's
+/// would not, and every such height is rebuilt after a crash and keeps its `changes`.
+const MAX_UNFLUSHED_HEIGHTS: u64 = 10_000;
 
 /// Bound on RocksDB's write-ahead log files taken together.
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
@@ -102,7 +135,9 @@ const ACCOUNT_READ_CHUNK: usize = 4096;
 /// How the store keeps its data.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1.
+    /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1. A
+    /// version is pruned only once RocksDB holds every later height's pages on disk (see the
+    /// module's notes), so a window of one or two keeps a version more for a block's time.
     pub retained_versions: u64,
     /// Tree pages kept decoded in memory. A page holds up to 16 leaves; a million accounts make
     /// about 350,000 pages, of a few hundred bytes to a few kilobytes each in memory. The top
@@ -192,6 +227,15 @@ pub struct LedgerStore {
     /// Bumped when a commit starts and when it ends: odd while one is in flight. A reader caches
     /// what it read from the database only if the epoch is even and unchanged since it began.
     account_epoch: AtomicU64,
+    /// The lowest height whose `changes` record may still be on disk.
+    changes_from: AtomicU64,
+    /// The last height known to have all its pages on disk.
+    pages_durable: AtomicU64,
+    /// The height at which a commit last asked RocksDB to flush the derived families.
+    flush_requested_at: AtomicU64,
+    /// Set when a block's batch landed but its derived records could not be written: only
+    /// reopening the store (which rebuilds them) makes it whole again.
+    needs_reopen: AtomicBool,
 }
 
 impl std::fmt::Debug for LedgerStore {
@@ -261,18 +305,26 @@ impl LedgerStore {
             None => None,
         };
         if let Some(meta) = &meta {
+            // Only stores of an earlier layout, which wrote pages ahead of the block's batch,
+            // can hold pages above the latest height.
             remove_pages_above(&db, meta.latest_height)?;
         }
-        Ok(LedgerStore {
+        let store = LedgerStore {
             db,
             page_cache: PageCache::new(config.page_cache_pages),
             account_cache: MemoryCache::new(config.account_cache_entries.max(1)),
             committing: RwLock::new(None),
             account_epoch: AtomicU64::new(0),
+            changes_from: AtomicU64::new(0),
+            pages_durable: AtomicU64::new(0),
+            flush_requested_at: AtomicU64::new(0),
+            needs_reopen: AtomicBool::new(false),
             commit_lock: Mutex::new(()),
             config,
             meta: RwLock::new(meta),
-        })
+        };
+        store.rebuild_derived()?;
+        Ok(store)
     }
 
     /// The chain's metadata, or `None` before genesis is committed.
@@ -346,8 +398,15 @@ impl LedgerStore {
             0u64.to_be_bytes(),
             encoding::encode(&tree.root),
         );
+        // Genesis writes its derived records with the log, in its one batch.
+        for family in MARKED_CFS {
+            batch.put_cf(self.cf(family)?, DERIVED_HEIGHT, 0u64.to_be_bytes());
+        }
+        batch.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(0), []);
         batch.put_cf(self.cf(CF_META)?, META_CHAIN, encoding::encode(&meta));
         self.write_synced(batch)?;
+        self.changes_from.store(1, Ordering::SeqCst);
+        self.pages_durable.store(0, Ordering::SeqCst);
         {
             // Whatever a reader read from the database before this point must not be cached.
             let _committing = self
@@ -360,12 +419,7 @@ impl LedgerStore {
             }
         }
         *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(meta);
-        let root = tree.root_hash();
-        for page in tree.new_pages {
-            self.page_cache
-                .insert(PagePosition::of(&page.key), (page.key.version, page.page));
-        }
-        Ok(root)
+        Ok(tree.root_hash())
     }
 
     /// The root of the state tree at `version`.
@@ -563,8 +617,8 @@ impl LedgerStore {
         Ok(execution)
     }
 
-    /// Commits a decided block with its execution and commit certificate: its new tree pages, then
-    /// one synced batch that makes the block, and the pages, part of the store.
+    /// Commits a decided block with its execution and commit certificate: one synced batch that
+    /// makes the block part of the store, then its derived records (see the module's notes).
     pub fn commit_block(
         &self,
         block: &Block,
@@ -575,6 +629,7 @@ impl LedgerStore {
             .commit_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        self.require_whole()?;
         let meta = self.require_meta()?;
         let height = next_height(&meta)?;
         if block.header.height != height || execution.height != height {
@@ -591,11 +646,12 @@ impl LedgerStore {
                 reason: "the execution does not belong to this block on this chain".into(),
             });
         }
-        // The caches take the block while the batch is built and written. Readers of accounts go on
-        // meanwhile: they take the block's accounts from `committing`, and the rest from the cache
-        // or the database, where the block changes nothing. A failed commit takes the block's
-        // accounts back out. A page cached for a block that then fails to commit is
-        // harmless: every hit is checked against the hash its parent expects.
+        let durable = self.durable_height_for(&meta, height)?;
+        // The account cache takes the block while its batch is built, written and synced.
+        // Readers of accounts go on meanwhile: they take the block's accounts from
+        // `committing` until the flat table holds them, and the rest from the cache or the
+        // database, where the block changes nothing. A failed commit takes the block's accounts
+        // back out of the cache.
         {
             let mut committing = self
                 .committing
@@ -604,57 +660,157 @@ impl LedgerStore {
             *committing = Some(Arc::new(execution.changed_accounts.clone()));
             self.account_epoch.fetch_add(1, Ordering::SeqCst);
         }
-        // The pages (three quarters of the bytes) are written first, unsynced, one batch per core
-        // side by side; nothing reaches them before the block's batch lands. That batch then goes
-        // to the log and the memtables on one core while the pages' log syncs, and the caches
-        // take the block on the other: RocksDB writes one batch on one thread, so the pages,
-        // split, are what keeps two cores busy. Measured at a million accounts, the caches beside
-        // the block's batch instead of beside the pages took a commit from about 44 to 41 ms.
-        //
-        // The syncs wait on threads of their own, not on the pool's, and the block's own sync
-        // waits for a few megabytes instead of all seventeen. Readers do not see the block before
-        // this commit returns: every read of a height's records checks the height against `meta`,
-        // and the block's accounts are read from `committing` until then.
-        let written = std::thread::scope(|scope| {
-            self.write_pages_ahead(&execution.tree.new_pages)?;
-            let pages_synced = scope.spawn(|| self.db.flush_wal(true));
-            let (written, ()) = rayon::join(
-                || {
-                    let (batch, next_meta) =
-                        self.commit_batch(block, execution, certificate, &meta, height)?;
-                    self.db.write(batch)?;
-                    let block_synced = scope.spawn(|| self.db.flush_wal(true));
-                    Ok::<_, LedgerError>((next_meta, block_synced))
-                },
-                || self.cache_block(execution),
-            );
-            let (next_meta, block_synced) = written?;
-            let joined = |sync: ScopedJoinHandle<'_, Result<(), rocksdb::Error>>| {
-                sync.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            };
-            let pages_synced = joined(pages_synced);
-            joined(block_synced)?;
-            pages_synced?;
-            Ok::<_, LedgerError>(next_meta)
-        });
-        if written.is_err() {
-            for (address, _) in &execution.changed_accounts {
-                self.account_cache.remove(address);
+        let (written, ()) = rayon::join(
+            || {
+                let (batch, next_meta) =
+                    self.commit_batch(block, execution, certificate, &meta, height, durable)?;
+                self.write_synced(batch)?;
+                Ok::<_, LedgerError>(next_meta)
+            },
+            || {
+                for (address, account) in &execution.changed_accounts {
+                    self.account_cache.insert(*address, Some(*account));
+                }
+            },
+        );
+        let next_meta = match written {
+            Ok(next_meta) => next_meta,
+            Err(error) => {
+                for (address, _) in &execution.changed_accounts {
+                    self.account_cache.remove(address);
+                }
+                self.end_commit();
+                return Err(error);
             }
+        };
+        // The block is committed. Readers do not see it before this returns: every read of a
+        // height's records checks the height against `meta`, and the block's accounts are
+        // read from `committing` until then.
+        if let Some(deleted_through) = durable.checked_add(1) {
+            self.changes_from
+                .fetch_max(deleted_through, Ordering::SeqCst);
         }
+        let derived = self.write_derived(
+            height,
+            &execution.tree.new_pages,
+            &execution.changed_accounts,
+            &execution.receipts,
+        );
+        match derived {
+            Ok(()) => self.end_commit(),
+            // `committing` stays: the block's accounts are still read right until the store
+            // is reopened.
+            Err(_) => self.needs_reopen.store(true, Ordering::SeqCst),
+        }
+        *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(next_meta);
+        derived
+    }
+
+    /// Ends a commit's hold on the accounts: readers may cache what they read again.
+    fn end_commit(&self) {
         *self
             .committing
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.account_epoch.fetch_add(1, Ordering::SeqCst);
-        *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(written?);
+    }
+
+    fn require_whole(&self) -> Result<(), LedgerError> {
+        if self.needs_reopen.load(Ordering::SeqCst) {
+            return Err(LedgerError::Corrupt {
+                reason: "a committed block's derived records could not be written; reopen the \
+                         store to rebuild them"
+                    .into(),
+            });
+        }
         Ok(())
     }
 
-    /// The write batch that commits `block` at `height` once its pages are written: block,
-    /// certificate, receipts, accounts, stale index, root, pruning and metadata. Returns the
-    /// metadata that holds once it is written.
+    /// The last height whose derived records are all on disk, as far as committing the block at
+    /// `height` needs to know: pruning keeps every version from there on, so that a crash can
+    /// be repaired. When the retention window would prune past it, the derived families are
+    /// flushed first, so the window holds; and when it lags far behind, a flush is asked for.
+    fn durable_height_for(&self, meta: &ChainMeta, height: u64) -> Result<u64, LedgerError> {
+        let wanted_oldest = (height + 1).saturating_sub(self.config.retained_versions);
+        let durable = self.durable_height()?;
+        let families = || {
+            DERIVED_CFS
+                .iter()
+                .map(|name| self.cf(name))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if durable < wanted_oldest && wanted_oldest > meta.oldest_version {
+            self.db
+                .flush_cfs_opt(&families()?, &FlushOptions::default())?;
+            return self.durable_height();
+        }
+        let requested = self.flush_requested_at.load(Ordering::SeqCst);
+        if height.saturating_sub(durable) >= MAX_UNFLUSHED_HEIGHTS
+            && height.saturating_sub(requested) >= MAX_UNFLUSHED_HEIGHTS
+        {
+            let mut options = FlushOptions::default();
+            options.set_wait(false);
+            self.db.flush_cfs_opt(&families()?, &options)?;
+            self.flush_requested_at.store(height, Ordering::SeqCst);
+        }
+        Ok(durable)
+    }
+
+    /// The last height whose derived records RocksDB holds on disk in all three families (0
+    /// when it cannot tell yet).
+    fn durable_height(&self) -> Result<u64, LedgerError> {
+        let mut persisted = ReadOptions::default();
+        persisted.set_read_tier(ReadTier::Persisted);
+        let mut durable = self.pages_durable_height(&persisted)?;
+        for family in MARKED_CFS {
+            let marker = self
+                .db
+                .get_cf_opt(self.cf(family)?, DERIVED_HEIGHT, &persisted)?;
+            durable = durable.min(decode_height(marker.as_deref())?.unwrap_or(0));
+        }
+        Ok(durable)
+    }
+
+    /// The last height whose pages, and every earlier height's, are on disk as `read` reads
+    /// it: the last known one, or a later one whose mark is now there.
+    fn pages_durable_height(&self, read: &ReadOptions) -> Result<u64, LedgerError> {
+        let latest = self.require_meta()?.latest_height;
+        let tree_pages = self.cf(CF_TREE_PAGES)?;
+        let mut durable = self.pages_durable.load(Ordering::SeqCst);
+        while durable < latest
+            && self
+                .db
+                .get_pinned_cf_opt(tree_pages, page_mark(durable + 1), read)?
+                .is_some()
+        {
+            durable += 1;
+        }
+        self.pages_durable.store(durable, Ordering::SeqCst);
+        Ok(durable)
+    }
+
+    /// The last height whose pages, and every earlier height's, are on disk, when opening:
+    /// RocksDB has replayed only its log, so what it reads is what is on disk. Pages reach it
+    /// in the order they were written, so the newest version whose mark is there is whole, and
+    /// so is every version before it. Pruning never passes the last such version, so the
+    /// oldest kept one is whole whatever comes after.
+    fn pages_held_on_opening(&self, meta: &ChainMeta) -> Result<u64, LedgerError> {
+        let tree_pages = self.cf(CF_TREE_PAGES)?;
+        let mut version = meta.latest_height;
+        while version > meta.oldest_version
+            && self
+                .db
+                .get_pinned_cf(tree_pages, page_mark(version))?
+                .is_none()
+        {
+            version -= 1;
+        }
+        Ok(version)
+    }
+
+    /// The write batch that commits `block` at `height`: block, certificate, changed accounts,
+    /// stale index, root, pruning (never past `durable`), metadata, and the removal of the
+    /// `changes` no longer needed. Returns the metadata that holds once it is written.
     fn commit_batch(
         &self,
         block: &Block,
@@ -662,17 +818,18 @@ impl LedgerStore {
         certificate: &[u8],
         meta: &ChainMeta,
         height: u64,
+        durable: u64,
     ) -> Result<(WriteBatch, ChainMeta), LedgerError> {
         let block_hash = block.hash();
         let height_key = height.to_be_bytes();
         let encoded_block = block.encode();
-        // A batch that grows by doubling copies itself again and again (it reaches about 5 MB
-        // for a block of 10,000 transfers); reserving room for what it will hold avoids most of
+        let changes = encoding::encode(&execution.changed_accounts);
+        // A batch that grows by doubling copies itself again and again (it reaches megabytes for
+        // a block of 10,000 transfers); reserving room for what it will hold avoids most of
         // that. Pruning's deletions, when there are any, may still make it grow once.
         let reserve = encoded_block.len()
             + certificate.len()
-            + (execution.receipts.len() + execution.changed_accounts.len())
-                * (BATCH_RECORD_OVERHEAD + MAX_SMALL_RECORD)
+            + changes.len()
             // The stale-page record lists each page by its key and a length byte.
             + execution.tree.stale_pages.len() * BATCH_RECORD_OVERHEAD
             // The block's hash, its root and the metadata.
@@ -684,24 +841,15 @@ impl LedgerStore {
         for bytes in &block.evidence {
             batch.put_cf(self.cf(CF_EVIDENCE)?, Hash::digest(bytes).0, height_key);
         }
-        // One buffer for every key and value: a block writes tens of thousands of records.
-        let mut key = Vec::with_capacity(64);
-        let mut value = Vec::with_capacity(256);
-        let tx_index = self.cf(CF_TX_INDEX)?;
-        let mut receipts: Vec<&Receipt> = execution.receipts.iter().collect();
-        receipts.sort_unstable_by_key(|receipt| receipt.tx_hash);
-        for receipt in receipts {
-            encoding::encode_into(receipt, &mut value);
-            batch.put_cf(tx_index, receipt.tx_hash.0, &value);
-        }
-        let accounts = self.cf(CF_ACCOUNTS)?;
-        for (address, account) in &execution.changed_accounts {
-            encoding::encode_into(account, &mut value);
-            batch.put_cf(accounts, address.0, &value);
+        let changes_cf = self.cf(CF_CHANGES)?;
+        batch.put_cf(changes_cf, height_key, changes);
+        for durable_height in self.changes_from.load(Ordering::SeqCst)..=durable {
+            batch.delete_cf(changes_cf, durable_height.to_be_bytes());
         }
         if !execution.tree.stale_pages.is_empty() {
             // One record per version, not one per page: a block makes thousands of pages stale,
             // and every record is a memtable insert on the commit path.
+            let mut key = Vec::with_capacity(64);
             let mut stale = Vec::with_capacity(execution.tree.stale_pages.len() * 16);
             for page_key in &execution.tree.stale_pages {
                 page_key.encode_into(&mut key);
@@ -716,7 +864,7 @@ impl LedgerStore {
             height_key,
             encoding::encode(&execution.tree.root),
         );
-        let oldest_version = self.prune_into(&mut batch, meta, height)?;
+        let oldest_version = self.prune_into(&mut batch, meta, height, durable)?;
         let next_meta = ChainMeta {
             latest_height: height,
             latest_block_hash: block_hash,
@@ -727,51 +875,213 @@ impl LedgerStore {
         Ok((batch, next_meta))
     }
 
-    /// Writes a block's new pages, unsynced, in one batch per core that RocksDB inserts side by
-    /// side. Nothing reaches them until the block's own batch writes the root that leads to them.
-    fn write_pages_ahead(&self, pages: &[NewPage]) -> Result<(), LedgerError> {
-        let tree_pages = self.cf(CF_TREE_PAGES)?;
-        // In key order, each insert into the memtable's skip list starts where the last ended.
+    /// Writes what the committed block at `height` implies for the derived families (its new
+    /// pages, the flat accounts and the receipts) without the log, in batches that RocksDB
+    /// inserts side by side, one core each; then each family's height marker, once all of its
+    /// records are in.
+    fn write_derived(
+        &self,
+        height: u64,
+        pages: &[NewPage],
+        accounts: &[(Address, Account)],
+        receipts: &[Receipt],
+    ) -> Result<(), LedgerError> {
+        let mut unlogged = WriteOptions::default();
+        unlogged.disable_wal(true);
+        // In key order, each insert into a memtable's skip list starts where the last ended.
         // An update emits the pages of each level in key order (it walks the keys left to
         // right), so ordering by level alone sorts them, without comparing keys behind pointers;
         // were that ever not so, the inserts would only be slower.
-        let mut order: Vec<(u8, u32)> = (0u32..)
+        let mut page_order: Vec<(u8, u32)> = (0u32..)
             .zip(pages)
             .map(|(index, page)| (page.key.level, index))
             .collect();
-        order.sort_unstable();
-        let part_len = order
+        page_order.sort_unstable();
+        let mut receipt_order: Vec<&Receipt> = receipts.iter().collect();
+        receipt_order.sort_unstable_by_key(|receipt| receipt.tx_hash);
+        // The pages are three quarters of the bytes: split, they keep every core busy beside the
+        // accounts and receipts.
+        let page_part = page_order
             .len()
             .div_ceil(rayon::current_num_threads().max(1))
             .max(1);
-        order.par_chunks(part_len).try_for_each(|part| {
-            let reserve = part
-                .iter()
-                .map(|(_, index)| pages[*index as usize].page.bytes().len() + BATCH_RECORD_OVERHEAD)
-                .sum();
-            let mut batch = WriteBatch::with_capacity_bytes(reserve);
-            let mut key = Vec::with_capacity(64);
-            for (_, index) in part {
-                let page = &pages[*index as usize];
-                page.key.encode_into(&mut key);
-                batch.put_cf(tree_pages, &key, page.page.bytes());
-            }
-            Ok(self.db.write(batch)?)
-        })
+        let mut parts: Vec<DerivedPart<'_>> = page_order
+            .chunks(page_part)
+            .map(DerivedPart::Pages)
+            .collect();
+        parts.push(DerivedPart::Accounts(accounts));
+        parts.push(DerivedPart::Receipts(&receipt_order));
+        parts.into_par_iter().try_for_each(|part| {
+            let batch = self.derived_batch(part, pages)?;
+            Ok::<_, LedgerError>(self.db.write_opt(batch, &unlogged)?)
+        })?;
+        let mut markers = WriteBatch::default();
+        markers.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(height), []);
+        for family in MARKED_CFS {
+            markers.put_cf(self.cf(family)?, DERIVED_HEIGHT, height.to_be_bytes());
+        }
+        Ok(self.db.write_opt(markers, &unlogged)?)
     }
 
-    /// Puts a block's accounts and new pages into the caches; each new page takes the place of
-    /// the one it replaced.
-    fn cache_block(&self, execution: &BlockExecution) {
-        for (address, account) in &execution.changed_accounts {
-            self.account_cache.insert(*address, Some(*account));
+    fn derived_batch(
+        &self,
+        part: DerivedPart<'_>,
+        pages: &[NewPage],
+    ) -> Result<WriteBatch, LedgerError> {
+        let mut key = Vec::with_capacity(64);
+        let mut value = Vec::with_capacity(256);
+        let batch = match part {
+            DerivedPart::Pages(order) => {
+                let tree_pages = self.cf(CF_TREE_PAGES)?;
+                let reserve = order
+                    .iter()
+                    .map(|(_, index)| {
+                        pages[*index as usize].page.bytes().len() + BATCH_RECORD_OVERHEAD
+                    })
+                    .sum();
+                let mut batch = WriteBatch::with_capacity_bytes(reserve);
+                for (_, index) in order {
+                    let page = &pages[*index as usize];
+                    page.key.encode_into(&mut key);
+                    batch.put_cf(tree_pages, &key, page.page.bytes());
+                }
+                batch
+            }
+            DerivedPart::Accounts(accounts) => {
+                let cf = self.cf(CF_ACCOUNTS)?;
+                let mut batch = WriteBatch::with_capacity_bytes(
+                    accounts.len() * (BATCH_RECORD_OVERHEAD + MAX_SMALL_RECORD),
+                );
+                for (address, account) in accounts {
+                    encoding::encode_into(account, &mut value);
+                    batch.put_cf(cf, address.0, &value);
+                }
+                batch
+            }
+            DerivedPart::Receipts(receipts) => {
+                let cf = self.cf(CF_TX_INDEX)?;
+                let mut batch = WriteBatch::with_capacity_bytes(
+                    receipts.len() * (BATCH_RECORD_OVERHEAD + MAX_SMALL_RECORD),
+                );
+                for receipt in receipts {
+                    encoding::encode_into(*receipt, &mut value);
+                    batch.put_cf(cf, receipt.tx_hash.0, &value);
+                }
+                batch
+            }
+        };
+        Ok(batch)
+    }
+
+    /// Rebuilds, on opening, the derived records a crash took: for each derived family, the
+    /// heights after its marker, up to the latest (see the module's notes).
+    fn rebuild_derived(&self) -> Result<(), LedgerError> {
+        let Some(meta) = self.meta() else {
+            return Ok(());
+        };
+        let latest = meta.latest_height;
+        let changes_cf = self.cf(CF_CHANGES)?;
+        let first_change = self
+            .db
+            .iterator_cf(changes_cf, IteratorMode::Start)
+            .next()
+            .transpose()?
+            .map(|(key, _)| decode_height(Some(&key)))
+            .transpose()?
+            .flatten();
+        self.changes_from
+            .store(first_change.unwrap_or(latest + 1), Ordering::SeqCst);
+        let mut held = [0u64; 3];
+        let mut unmarked = false;
+        for (family, held) in MARKED_CFS.iter().zip(&mut held[1..]) {
+            let marker = self.db.get_cf(self.cf(family)?, DERIVED_HEIGHT)?;
+            // A store of an earlier layout has no marks: it logged everything.
+            *held = match decode_height(marker.as_deref())? {
+                Some(height) => height,
+                None => {
+                    unmarked = true;
+                    latest
+                }
+            };
         }
-        for page in &execution.tree.new_pages {
-            self.page_cache.insert(
-                PagePosition::of(&page.key),
-                (page.key.version, page.page.clone()),
-            );
+        held[0] = if unmarked {
+            latest
+        } else {
+            self.pages_held_on_opening(&meta)?
+        };
+        let [pages_held, accounts_held, receipts_held] = held;
+        let from = held
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or(latest)
+            .saturating_add(1);
+        for height in from..=latest {
+            let changes: ChangedAccounts = match self.db.get_cf(changes_cf, height.to_be_bytes())? {
+                Some(bytes) => encoding::decode("changed accounts", &bytes)?,
+                None => {
+                    return Err(LedgerError::Corrupt {
+                        reason: format!(
+                            "the accounts height {height} changed are gone, and its derived \
+                             records with them"
+                        ),
+                    })
+                }
+            };
+            let mut pages = Vec::new();
+            if height > pages_held {
+                let tree_changes = changes
+                    .iter()
+                    .map(|(address, account)| {
+                        (address.state_key(), Some(encoding::encode(account)))
+                    })
+                    .collect();
+                let update = SparseMerkleTree::new(self).apply(
+                    self.tree_root(height - 1)?,
+                    height,
+                    tree_changes,
+                )?;
+                if update.root != self.tree_root(height)? {
+                    return Err(LedgerError::Corrupt {
+                        reason: format!(
+                            "rebuilding the tree at height {height} gives another root"
+                        ),
+                    });
+                }
+                pages = update.new_pages;
+            }
+            let accounts: &[(Address, Account)] = if height > accounts_held {
+                &changes
+            } else {
+                &[]
+            };
+            let mut receipts = Vec::new();
+            if height > receipts_held {
+                let block = self.block(height)?.ok_or_else(|| LedgerError::Corrupt {
+                    reason: format!("block {height} is missing"),
+                })?;
+                receipts = block_receipts(&block)?;
+            }
+            self.write_derived(height, &pages, accounts, &receipts)?;
         }
+        if unmarked {
+            let mut markers = WriteBatch::default();
+            for family in MARKED_CFS {
+                markers.put_cf(self.cf(family)?, DERIVED_HEIGHT, latest.to_be_bytes());
+            }
+            markers.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(latest), []);
+            self.write_synced(markers)?;
+        }
+        self.pages_durable.store(held[0], Ordering::SeqCst);
+        if from <= latest {
+            // From here on, a crash has nothing of this to rebuild again.
+            let families = DERIVED_CFS
+                .iter()
+                .map(|name| self.cf(name))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.db.flush_cfs_opt(&families, &FlushOptions::default())?;
+        }
+        Ok(())
     }
 
     /// Adds to `batch` the deletion of every tree version older than the retention window allows
@@ -781,9 +1091,12 @@ impl LedgerStore {
         batch: &mut WriteBatch,
         meta: &ChainMeta,
         height: u64,
+        durable: u64,
     ) -> Result<u64, LedgerError> {
+        // Rebuilding a height's pages after a crash starts from the tree before it.
         let oldest_kept = (height + 1)
             .saturating_sub(self.config.retained_versions)
+            .min(durable)
             .max(meta.oldest_version);
         if oldest_kept == meta.oldest_version {
             return Ok(oldest_kept);
@@ -812,6 +1125,7 @@ impl LedgerStore {
         }
         for version in meta.oldest_version..oldest_kept {
             batch.delete_cf(self.cf(CF_TREE_ROOTS)?, version.to_be_bytes());
+            batch.delete_cf(self.cf(CF_TREE_PAGES)?, page_mark(version));
         }
         Ok(oldest_kept)
     }
@@ -922,8 +1236,10 @@ impl LedgerStore {
             self.cf(CF_TREE_PAGES)?,
             IteratorMode::From(&[], Direction::Forward),
         ) {
-            entry?;
-            count += 1;
+            let (key, _) = entry?;
+            if !is_page_mark(&key) {
+                count += 1;
+            }
         }
         Ok(count)
     }
@@ -931,14 +1247,16 @@ impl LedgerStore {
     /// The version of the newest stored tree page, if any: never above the latest height once
     /// the store is open (for audits and tests).
     pub fn newest_page_version(&self) -> Result<Option<u64>, LedgerError> {
-        let mut newest = self
+        for entry in self
             .db
-            .iterator_cf(self.cf(CF_TREE_PAGES)?, IteratorMode::End);
-        newest
-            .next()
-            .transpose()?
-            .map(|(key, _)| Ok(PageKey::decode(&key)?.version))
-            .transpose()
+            .iterator_cf(self.cf(CF_TREE_PAGES)?, IteratorMode::End)
+        {
+            let (key, _) = entry?;
+            if !is_page_mark(&key) {
+                return Ok(Some(PageKey::decode(&key)?.version));
+            }
+        }
+        Ok(None)
     }
 
     /// The height of the newest block record on disk, whether readers see it yet or not: never
@@ -1002,6 +1320,63 @@ fn remove_pages_above(db: &DB, latest: u64) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// One batch of a block's derived records: a share of its pages (by index, in key order), its
+/// accounts, or its receipts (by transaction hash).
+enum DerivedPart<'a> {
+    Pages(&'a [(u8, u32)]),
+    Accounts(&'a [(Address, Account)]),
+    Receipts(&'a [&'a Receipt]),
+}
+
+/// The receipts of a committed block, as executing it gave them: every transaction of a
+/// committed block succeeded, so they follow from the block alone.
+fn block_receipts(block: &Block) -> Result<Vec<Receipt>, LedgerError> {
+    let height = block.header.height;
+    block
+        .transactions
+        .iter()
+        .enumerate()
+        .map(|(index, signed)| {
+            Ok(Receipt {
+                tx_hash: signed.hash(),
+                height,
+                index: u32::try_from(index).map_err(|_| LedgerError::InvalidBlock {
+                    height,
+                    reason: "too many transactions".into(),
+                })?,
+                sender: signed.tx.sender(),
+                nonce: signed.tx.nonce,
+                fee_paid: signed.tx.fee,
+            })
+        })
+        .collect()
+}
+
+/// The key of the mark that follows the pages of `version` in `tree_pages`: the version, then a
+/// level no page has, so it sorts after them all and before the next version's.
+fn page_mark(version: u64) -> [u8; 9] {
+    let mut key = [PAGE_MARK_LEVEL; 9];
+    key[..8].copy_from_slice(&version.to_be_bytes());
+    key
+}
+
+fn is_page_mark(key: &[u8]) -> bool {
+    key.len() == 9 && key[8] == PAGE_MARK_LEVEL
+}
+
+/// A height stored as 8 big-endian bytes, if there is one.
+fn decode_height(bytes: Option<&[u8]>) -> Result<Option<u64>, LedgerError> {
+    bytes
+        .map(|bytes| {
+            <[u8; 8]>::try_from(bytes)
+                .map(u64::from_be_bytes)
+                .map_err(|_| LedgerError::Corrupt {
+                    reason: format!("bad height record {}", hex::encode(bytes)),
+                })
+        })
+        .transpose()
+}
+
 fn cf<'a>(db: &'a DB, name: &str) -> Result<&'a ColumnFamily, LedgerError> {
     db.cf_handle(name).ok_or_else(|| LedgerError::Corrupt {
         reason: format!("column family {name} is missing"),
@@ -1054,6 +1429,11 @@ impl PageSource for LedgerStore {
         self.page_cache
             .insert_if_newer(position, (key.version, page.clone()));
         Ok(page)
+    }
+
+    fn page_written(&self, key: &PageKey, page: &Page) {
+        self.page_cache
+            .insert(PagePosition::of(key), (key.version, page.clone()));
     }
 }
 
@@ -1150,7 +1530,9 @@ impl StateView for LedgerStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID};
+    use crate::testing::{
+        commit_next_block, open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID,
+    };
 
     #[test]
     fn a_blocks_records_are_unseen_until_its_commit_returns() {
@@ -1174,69 +1556,99 @@ mod tests {
                 SignaturePolicy::VerifyAll,
             )
             .unwrap();
-        // What a commit has written by the time the block's batch waits for its sync.
+        // What a commit has written by the time its batch is on disk.
         let meta = store.require_meta().unwrap();
-        store.write_pages_ahead(&execution.tree.new_pages).unwrap();
         let (batch, _) = store
-            .commit_batch(&block, &execution, b"certificate", &meta, 1)
+            .commit_batch(&block, &execution, b"certificate", &meta, 1, 0)
             .unwrap();
-        store.db.write(batch).unwrap();
+        store.write_synced(batch).unwrap();
         let unseen = |store: &LedgerStore| {
             store.block(1).unwrap().is_none()
                 && store.block_by_hash(&block.hash()).unwrap().is_none()
                 && store.certificate(1).unwrap().is_none()
-                && store.receipt(&execution.tx_hashes[0]).unwrap().is_none()
         };
         assert!(unseen(&store));
         assert_eq!(store.newest_stored_block_height().unwrap(), Some(1));
         assert_eq!(store.latest_height(), Some(0));
         drop(store);
 
-        // The batch holds the metadata too: once it is on disk, the block is committed.
+        // The batch holds the metadata too: once it is on disk, the block is committed, and
+        // opening the store writes what the commit did not get to: pages, accounts, receipts.
         let store = open();
         assert_eq!(store.latest_height(), Some(1));
         assert!(!unseen(&store));
         assert_eq!(store.block(1).unwrap(), Some(block));
-    }
-
-    #[test]
-    fn pages_written_ahead_of_a_batch_that_never_landed_are_gone_after_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = || open_funded_store(dir.path(), StoreConfig::default(), 50, 1_000).unwrap();
-        let store = open();
-        let transactions: Vec<_> = (0..20)
-            .map(|i| transfer(&test_key(i), TEST_CHAIN_ID, 0, test_address(i + 30), 5, 1))
-            .collect();
-        let (block, execution) = store
-            .propose_block(
-                1,
-                test_address(49),
-                Hash::ZERO,
-                transactions,
-                SignaturePolicy::VerifyAll,
-            )
-            .unwrap();
-        // A commit that stops after its pages, as a crash would stop it.
-        store.write_pages_ahead(&execution.tree.new_pages).unwrap();
+        assert_eq!(
+            store.receipt(&execution.tx_hashes[0]).unwrap().as_ref(),
+            execution.receipts.first()
+        );
         assert_eq!(store.newest_page_version().unwrap(), Some(1));
-        drop(store);
-
-        let store = open();
-        assert_eq!(store.latest_height(), Some(0));
-        assert_eq!(store.newest_page_version().unwrap(), Some(0));
-        // The same block commits whole after all.
-        store.commit_block(&block, &execution, b"").unwrap();
-        assert_eq!(store.newest_page_version().unwrap(), Some(1));
+        for (address, account) in &execution.changed_accounts {
+            assert_eq!(store.account(address).unwrap(), Some(*account));
+            assert_eq!(
+                store.account_proof(address, 1).unwrap().account,
+                Some(*account)
+            );
+        }
         let supply: u64 = store
             .tree_accounts(1)
             .unwrap()
             .iter()
             .map(|(_, account)| account.balance)
             .sum();
-        assert_eq!(supply, 50 * 1_000);
-        drop(store);
-        let store = open();
-        assert_eq!(store.latest_height(), Some(1));
-        assert_eq!(store.newest_page_version().unwrap(), Some(1));
+        assert_eq!(supply, 10 * 1_000);
+        // The chain goes on from there.
+        let next = vec![transfer(
+            &test_key(1),
+            TEST_CHAIN_ID,
+            1,
+            test_address(3),
+            5,
+            1,
+        )];
+        commit_next_block(&store, test_address(9), next).unwrap();
+        assert_eq!(store.account(&test_address(1)).unwrap().unwrap().nonce, 2);
+    }
+
+    #[test]
+    fn receipts_follow_from_a_committed_block_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_funded_store(dir.path(), StoreConfig::default(), 20, 1_000).unwrap();
+        let transactions: Vec<_> = (0..10)
+            .map(|i| transfer(&test_key(i), TEST_CHAIN_ID, 0, test_address(i + 5), 7, i))
+            .collect();
+        let (block, execution) = store
+            .propose_block(
+                1,
+                test_address(19),
+                Hash::ZERO,
+                transactions,
+                SignaturePolicy::VerifyAll,
+            )
+            .unwrap();
+        assert_eq!(block_receipts(&block).unwrap(), execution.receipts);
+    }
+
+    #[test]
+    fn the_derived_families_mark_how_far_their_disk_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_funded_store(dir.path(), StoreConfig::default(), 20, 1_000).unwrap();
+        for nonce in 0..3 {
+            let transactions = vec![transfer(
+                &test_key(0),
+                TEST_CHAIN_ID,
+                nonce,
+                test_address(4),
+                1,
+                1,
+            )];
+            commit_next_block(&store, test_address(19), transactions).unwrap();
+        }
+        // The genesis state is on disk whole; what the blocks derived may be in memory only.
+        assert!(store.durable_height().unwrap() <= 3);
+        store.flush().unwrap();
+        assert_eq!(store.durable_height().unwrap(), 3);
+        assert!(is_page_mark(&page_mark(3)));
+        assert!(!is_page_mark(&PageKey::new(3, 0, &Hash::ZERO).encode()));
     }
 }

@@ -59,6 +59,12 @@ const PARALLEL_MIN_CHANGES: usize = 512;
 pub trait PageSource: Sync {
     /// The decoded page at `key`, which must hash to `expected`.
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError>;
+
+    /// Told of each page an update writes as soon as it is finished, while its bytes are still
+    /// in the processor's caches: a store that keeps pages in memory puts it there now, for a
+    /// fraction of what the same insert costs once the rest of the update has pushed the page
+    /// out to memory.
+    fn page_written(&self, _key: &PageKey, _page: &Page) {}
 }
 
 /// Decodes a stored page: the common body of every [`PageSource`].
@@ -406,7 +412,15 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
             }
             Kind::Internal => {
                 writes.stale_pages.push(old_key);
-                Ok(seal(page, depth, &any_key, version, out, writes))
+                Ok(seal(
+                    self.source,
+                    page,
+                    depth,
+                    &any_key,
+                    version,
+                    out,
+                    writes,
+                ))
             }
             Kind::Empty | Kind::Leaf => {
                 writes.stale_pages.push(old_key);
@@ -448,7 +462,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 if relative == PAGE_LEVELS {
                     let mut page = PageBuilder::with_capacity(1024, 32);
                     self.build(depth, 0, leaves, version, &mut page, writes)?;
-                    return Ok(seal(page, depth, first, version, out, writes));
+                    return Ok(seal(self.source, page, depth, first, version, out, writes));
                 }
                 let split = leaves.partition_point(|(key, _)| !key.bit(depth));
                 let (left, right) = leaves.split_at(split);
@@ -614,7 +628,8 @@ fn close_internal(
 
 /// Stores the finished `page` (its root at `depth`) as a new page of `version`, and writes a
 /// reference to it into `out`.
-fn seal(
+fn seal<S: PageSource>(
+    source: &S,
     page: PageBuilder,
     depth: usize,
     any_key_below: &Hash,
@@ -624,10 +639,9 @@ fn seal(
 ) -> Kind {
     let page = page.finish();
     out.push_page_ref(page.hash(), version);
-    writes.new_pages.push(NewPage {
-        key: PageKey::new(version, depth, any_key_below),
-        page,
-    });
+    let key = PageKey::new(version, depth, any_key_below);
+    source.page_written(&key, &page);
+    writes.new_pages.push(NewPage { key, page });
     Kind::Page
 }
 

@@ -110,6 +110,18 @@ fn a_killed_writer_leaves_a_consistent_store() {
             );
         }
         assert!(store.block(meta.latest_height + 1).unwrap().is_none());
+        // The index holds the latest block's transactions, even if the crash took them from
+        // RocksDB's memory: opening the store writes them again from the block.
+        if meta.latest_height > 0 {
+            let latest = store.block(meta.latest_height).unwrap().unwrap();
+            for (index, signed) in latest.transactions.iter().enumerate() {
+                let receipt = store.receipt(&signed.hash()).unwrap().unwrap();
+                assert_eq!(
+                    (receipt.height, receipt.index as usize),
+                    (meta.latest_height, index)
+                );
+            }
+        }
         // Not only unseen: no block above the latest is on disk at all.
         let newest_block = store.newest_stored_block_height().unwrap();
         assert_eq!(
