@@ -129,14 +129,6 @@ const MAX_UNFLUSHED_HEIGHTS: u64 = 10_000;
 /// Bound on RocksDB's write-ahead log files taken together.
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
 
-/// Memtable size of the families of small records with random keys (accounts, receipts). A
-/// block inserts tens of thousands of them, each a walk down a skip list that mostly misses the
-/// processor's caches, and a smaller list is a shorter walk; flushing more often costs more
-/// compaction. Measured at a million accounts, 32 MiB instead of RocksDB's 64 took about 4 ms
-/// off a block's commit and 4% off its wall time over 150 blocks; 16 MiB did about as well, and
-/// 8 MiB cost more CPU in compactions than it saved.
-const SMALL_RECORD_MEMTABLE_BYTES: usize = 32 << 20;
-
 /// Accounts read in one multi-get; chunks are read in parallel.
 const ACCOUNT_READ_CHUNK: usize = 4096;
 
@@ -302,7 +294,6 @@ impl LedgerStore {
             let mut family = Options::default();
             if [CF_ACCOUNTS, CF_TX_INDEX].contains(name) {
                 family.set_block_based_table_factory(&filtered_table);
-                family.set_write_buffer_size(SMALL_RECORD_MEMTABLE_BYTES);
             } else {
                 family.set_block_based_table_factory(&table);
             }
