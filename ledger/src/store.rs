@@ -735,27 +735,29 @@ impl LedgerStore {
     fn durable_height_for(&self, meta: &ChainMeta, height: u64) -> Result<u64, LedgerError> {
         let wanted_oldest = (height + 1).saturating_sub(self.config.retained_versions);
         let durable = self.durable_height()?;
-        let families = || {
-            DERIVED_CFS
-                .iter()
-                .map(|name| self.cf(name))
-                .collect::<Result<Vec<_>, _>>()
-        };
         if durable < wanted_oldest && wanted_oldest > meta.oldest_version {
-            self.db
-                .flush_cfs_opt(&families()?, &FlushOptions::default())?;
+            self.flush_derived(true)?;
             return self.durable_height();
         }
         let requested = self.flush_requested_at.load(Ordering::SeqCst);
         if height.saturating_sub(durable) >= MAX_UNFLUSHED_HEIGHTS
             && height.saturating_sub(requested) >= MAX_UNFLUSHED_HEIGHTS
         {
-            let mut options = FlushOptions::default();
-            options.set_wait(false);
-            self.db.flush_cfs_opt(&families()?, &options)?;
+            self.flush_derived(false)?;
             self.flush_requested_at.store(height, Ordering::SeqCst);
         }
         Ok(durable)
+    }
+
+    /// Has RocksDB flush the derived families' memtables, and wait for it if `wait`.
+    fn flush_derived(&self, wait: bool) -> Result<(), LedgerError> {
+        let families = DERIVED_CFS
+            .iter()
+            .map(|name| self.cf(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut options = FlushOptions::default();
+        options.set_wait(wait);
+        Ok(self.db.flush_cfs_opt(&families, &options)?)
     }
 
     /// The last height whose derived records RocksDB holds on disk in all three families (0
@@ -1077,11 +1079,7 @@ impl LedgerStore {
         self.pages_durable.store(held[0], Ordering::SeqCst);
         if from <= latest {
             // From here on, a crash has nothing of this to rebuild again.
-            let families = DERIVED_CFS
-                .iter()
-                .map(|name| self.cf(name))
-                .collect::<Result<Vec<_>, _>>()?;
-            self.db.flush_cfs_opt(&families, &FlushOptions::default())?;
+            self.flush_derived(true)?;
         }
         Ok(())
     }
