@@ -108,3 +108,28 @@ pub struct Receipt {
     /// Fee paid to the proposer.
     pub fee_paid: u64,
 }
+
+impl Receipt {
+    /// The receipt of `signed`, the transaction at `index` of the block at `height`, whose
+    /// hash and sender the caller has already derived. The executor and the store's rebuild of
+    /// the transaction index both build receipts here, so the two cannot drift apart.
+    pub fn of(
+        signed: &SignedTransaction,
+        tx_hash: Hash,
+        sender: Address,
+        height: u64,
+        index: usize,
+    ) -> Result<Receipt, LedgerError> {
+        Ok(Receipt {
+            tx_hash,
+            height,
+            index: u32::try_from(index).map_err(|_| LedgerError::InvalidBlock {
+                height,
+                reason: "too many transactions".into(),
+            })?,
+            sender,
+            nonce: signed.tx.nonce,
+            fee_paid: signed.tx.fee,
+        })
+    }
+}

@@ -155,17 +155,7 @@ impl<V: StateView> Executor<'_, V> {
                 proposer: proposer_place,
             };
             apply_transaction(&mut accounts, self.chain_id, parties, signed).map_err(reject)?;
-            receipts.push(Receipt {
-                tx_hash: *tx_hash,
-                height,
-                index: u32::try_from(index).map_err(|_| LedgerError::InvalidBlock {
-                    height,
-                    reason: "too many transactions".into(),
-                })?,
-                sender: *sender,
-                nonce: signed.tx.nonce,
-                fee_paid: signed.tx.fee,
-            });
+            receipts.push(Receipt::of(signed, *tx_hash, *sender, height, index)?);
         }
 
         // An account the block touched without changing it (a zero-fee block's proposer, say) is

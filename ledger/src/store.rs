@@ -1331,23 +1331,18 @@ enum DerivedPart<'a> {
 /// The receipts of a committed block, as executing it gave them: every transaction of a
 /// committed block succeeded, so they follow from the block alone.
 fn block_receipts(block: &Block) -> Result<Vec<Receipt>, LedgerError> {
-    let height = block.header.height;
     block
         .transactions
         .iter()
         .enumerate()
         .map(|(index, signed)| {
-            Ok(Receipt {
-                tx_hash: signed.hash(),
-                height,
-                index: u32::try_from(index).map_err(|_| LedgerError::InvalidBlock {
-                    height,
-                    reason: "too many transactions".into(),
-                })?,
-                sender: signed.tx.sender(),
-                nonce: signed.tx.nonce,
-                fee_paid: signed.tx.fee,
-            })
+            Receipt::of(
+                signed,
+                signed.hash(),
+                signed.tx.sender(),
+                block.header.height,
+                index,
+            )
         })
         .collect()
 }
