@@ -9,7 +9,7 @@
 //! - the authenticated state ([`tree`]): a versioned sparse Merkle tree over the accounts with
 //!   inclusion and non-inclusion proofs that a client verifies with no database ([`Proof::verify`]);
 //! - the store ([`store`]): blocks, transactions, accounts and tree nodes on RocksDB, committed one
-//!   block at a time: the block's new tree pages, then one atomic write that makes them reachable.
+//!   block at a time in one synced write, with the records that follow from it written after.
 //!
 //! It does not own consensus (the `consensus` crate decides which block comes next), networking,
 //! the mempool or the genesis file format; it knows nothing of tokio or libp2p, so every rule here
@@ -31,6 +31,7 @@ pub mod store;
 pub mod testing;
 pub mod tree;
 pub mod tx;
+mod unwritten_pages;
 
 pub use account::Account;
 pub use address::Address;

@@ -11,12 +11,12 @@
 //! | `tree_pages` | [`PageKey`] | a page of the state tree |
 //! | `tree_stale` | version (u64 BE) | the [`PageKey`]s no longer live from that version on, each behind a u8 length |
 //! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
-//! | `changes` | height (u64 BE) | the accounts that block changed, until the derived families hold them durably |
+//! | `changes` | height (u64 BE) | the accounts that block changed, for every retained version after the oldest |
 //! | `meta` | `"chain"` | [`ChainMeta`]: chain id, genesis hash, latest height and block hash, oldest kept version |
 //!
 //! `accounts` and `tx_index` also hold, under the empty key, the last height whose records they
-//! hold (u64 BE); `tree_pages` holds an empty record after each version's pages, at the version
-//! (u64 BE) and the level 255, which no page has.
+//! hold (u64 BE); `tree_pages` holds an empty record after each checkpoint's pages, at the
+//! version (u64 BE) and the level 255, which no page has.
 //!
 //! # Atomicity
 //! Committing a block (or the genesis state) writes one `WriteBatch` with `sync`: the block, its
@@ -24,15 +24,26 @@
 //! pruning of old tree versions. That batch is the commit: after a crash at any moment the store
 //! is at the last block whose batch landed, never between two.
 //!
-//! What follows from a committed block alone (its tree pages, the flat accounts and the
-//! transaction index, nine tenths of a block's bytes) is written next, without RocksDB's log:
+//! What follows from a committed block alone (the flat accounts, the transaction index and, at
+//! checkpoints, the tree pages) is written next, without RocksDB's log:
 //! logging it cost a copy, a checksum and a write of every byte, and its bulk filled the log
 //! so fast that the small families were flushed, and compacted, four times as often. A crash
 //! loses what of it RocksDB had only in memory; each of those families loses a tail of heights
-//! (memtables are flushed whole and in order), and what is left says where that tail begins. Opening the store rebuilds the tail from what the log kept: the pages by applying the
-//! `changes` of each lost height to the tree before it, the accounts from the same `changes`,
-//! and the receipts from the blocks. So `changes` are kept until all three families hold their
-//! heights on disk, and no tree version is pruned before that either.
+//! (memtables are flushed whole and in order), and what is left says where that tail begins.
+//! Opening the store rebuilds the tail from what the log kept: the pages by applying the
+//! `changes` of each height after the last checkpoint on disk to the tree before it, the accounts
+//! from the same `changes`, and the receipts from the blocks. No tree version is pruned past
+//! the last height all three families hold on disk.
+//!
+//! # Checkpoints
+//! The tree's pages are written only at checkpoints, every [`TREE_CHECKPOINT_INTERVAL`]
+//! versions, and then only the pages the checkpoint's tree uses. Between two, the live pages
+//! of the later versions are held in memory, and pages replaced before the next checkpoint are
+//! dropped unwritten: most of them, since a block rewrites the pages on its paths and the next
+//! blocks rewrite most of them again. The latest version, the one before it and the checkpoints
+//! read whole from the store; a version between checkpoints is read by replaying the `changes`
+//! after the checkpoint below it, which is why `changes` are kept for the retained versions. The
+//! oldest version kept is always a checkpoint.
 //!
 //! # Writes
 //! Flushes and compactions use direct I/O where the filesystem takes it: they rewrite every
@@ -47,6 +58,7 @@
 //! never commits is only a miss.
 
 use std::{
+    collections::HashMap,
     path::Path,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -73,8 +85,10 @@ use crate::{
     page_cache::{PageCache, PagePosition},
     tree::{
         load_page, node::Page, ChildRef, NewPage, PageKey, PageSource, Proof, SparseMerkleTree,
+        TreeUpdate,
     },
     tx::SignedTransaction,
+    unwritten_pages::UnwrittenPages,
 };
 
 /// Bytes a write batch spends on a record besides its value: tag, family, lengths, and a key
@@ -126,6 +140,21 @@ const DERIVED_HEIGHT: &[u8] = b"";
 /// would not, and every such height is rebuilt after a crash and keeps its `changes`.
 const MAX_UNFLUSHED_HEIGHTS: u64 = 10_000;
 
+/// Versions of the tree whose pages are all written are the multiples of this: checkpoints.
+/// Between two, the live pages of later versions are held in memory ([`UnwrittenPages`]), and a
+/// page replaced before the next checkpoint is never written. At a million accounts and 10,000
+/// transfers a block, a checkpoint writes about 295,000 pages (60 MB), where writing every
+/// version's pages wrote 35,000 (12.8 MB) a block: a fourteenth of the bytes. A version between
+/// checkpoints is read back by applying its `changes`, and those of the versions before it, to
+/// the checkpoint below it: up to 63 tree updates. Fixed, because which versions a store holds
+/// whole follows from it.
+pub const TREE_CHECKPOINT_INTERVAL: u64 = 64;
+
+/// The newest checkpoint at or below `version`.
+fn checkpoint_at_or_below(version: u64) -> u64 {
+    version - version % TREE_CHECKPOINT_INTERVAL
+}
+
 /// Bound on RocksDB's write-ahead log files taken together.
 const MAX_TOTAL_WAL_BYTES: u64 = 256 << 20;
 
@@ -135,9 +164,10 @@ const ACCOUNT_READ_CHUNK: usize = 4096;
 /// How the store keeps its data.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1. A
-    /// version is pruned only once RocksDB holds every later height's pages on disk (see the
-    /// module's notes), so a window of one or two keeps a version more for a block's time.
+    /// Tree versions (heights) kept readable for proofs; older ones are pruned. At least 1. The
+    /// oldest version kept is the newest checkpoint at or below the window's start, so up to
+    /// [`TREE_CHECKPOINT_INTERVAL`] - 1 versions more are kept; and it is pruned only once RocksDB
+    /// holds a later checkpoint's pages on disk (see the module's notes).
     pub retained_versions: u64,
     /// Tree pages kept decoded in memory. A page holds up to 16 leaves; a million accounts make
     /// about 350,000 pages, of a few hundred bytes to a few kilobytes each in memory. The top
@@ -229,7 +259,9 @@ pub struct LedgerStore {
     account_epoch: AtomicU64,
     /// The lowest height whose `changes` record may still be on disk.
     changes_from: AtomicU64,
-    /// The last height known to have all its pages on disk.
+    /// The live pages of the versions since the last checkpoint.
+    unwritten: RwLock<UnwrittenPages>,
+    /// The last checkpoint known to have all its pages on disk.
     pages_durable: AtomicU64,
     /// The height at which a commit last asked RocksDB to flush the derived families.
     flush_requested_at: AtomicU64,
@@ -316,6 +348,7 @@ impl LedgerStore {
             committing: RwLock::new(None),
             account_epoch: AtomicU64::new(0),
             changes_from: AtomicU64::new(0),
+            unwritten: RwLock::new(UnwrittenPages::default()),
             pages_durable: AtomicU64::new(0),
             flush_requested_at: AtomicU64::new(0),
             needs_reopen: AtomicBool::new(false),
@@ -667,9 +700,9 @@ impl LedgerStore {
                 let (batch, next_meta) =
                     self.commit_batch(block, execution, certificate, &meta, height, durable)?;
                 self.write_synced(batch)?;
-                let derived = self.write_derived(
+                let derived = self.write_version_derived(
                     height,
-                    &execution.tree.new_pages,
+                    &execution.tree,
                     &execution.changed_accounts,
                     &execution.receipts,
                 );
@@ -694,10 +727,8 @@ impl LedgerStore {
         // The block is committed. Readers do not see it before this returns: every read of a
         // height's records checks the height against `meta`, and the block's accounts are
         // read from `committing` until then.
-        if let Some(deleted_through) = durable.checked_add(1) {
-            self.changes_from
-                .fetch_max(deleted_through, Ordering::SeqCst);
-        }
+        self.changes_from
+            .fetch_max(next_meta.oldest_version.saturating_add(1), Ordering::SeqCst);
         match derived {
             Ok(()) => self.end_commit(),
             // `committing` stays: the block's accounts are still read right until the store
@@ -733,7 +764,12 @@ impl LedgerStore {
     /// be repaired. When the retention window would prune past it, the derived families are
     /// flushed first, so the window holds; and when it lags far behind, a flush is asked for.
     fn durable_height_for(&self, meta: &ChainMeta, height: u64) -> Result<u64, LedgerError> {
-        let wanted_oldest = (height + 1).saturating_sub(self.config.retained_versions);
+        // The block being committed is never durable yet.
+        let wanted_oldest = checkpoint_at_or_below(
+            (height + 1)
+                .saturating_sub(self.config.retained_versions)
+                .min(height.saturating_sub(1)),
+        );
         let durable = self.durable_height()?;
         if durable < wanted_oldest && wanted_oldest > meta.oldest_version {
             self.flush_derived(true)?;
@@ -775,41 +811,49 @@ impl LedgerStore {
         Ok(durable)
     }
 
-    /// The last height whose pages, and every earlier height's, are on disk as `read` reads
-    /// it: the last known one, or a later one whose mark is now there.
+    /// The last checkpoint whose pages are on disk as `read` reads it: the last known one, or a
+    /// later one whose mark is now there.
     fn pages_durable_height(&self, read: &ReadOptions) -> Result<u64, LedgerError> {
         let latest = self.require_meta()?.latest_height;
         let tree_pages = self.cf(CF_TREE_PAGES)?;
         let mut durable = self.pages_durable.load(Ordering::SeqCst);
-        while durable < latest
-            && self
-                .db
-                .get_pinned_cf_opt(tree_pages, page_mark(durable + 1), read)?
-                .is_some()
-        {
-            durable += 1;
+        loop {
+            let next = checkpoint_at_or_below(durable) + TREE_CHECKPOINT_INTERVAL;
+            if next > latest
+                || self
+                    .db
+                    .get_pinned_cf_opt(tree_pages, page_mark(next), read)?
+                    .is_none()
+            {
+                break;
+            }
+            durable = next;
         }
         self.pages_durable.store(durable, Ordering::SeqCst);
         Ok(durable)
     }
 
-    /// The last height whose pages, and every earlier height's, are on disk, when opening:
-    /// RocksDB has replayed only its log, so what it reads is what is on disk. Pages reach it
-    /// in the order they were written, so the newest version whose mark is there is whole, and
-    /// so is every version before it. Pruning never passes the last such version, so the
-    /// oldest kept one is whole whatever comes after.
+    /// The last checkpoint whose pages are on disk, when opening: RocksDB has replayed only its
+    /// log, so what it reads is what is on disk. Pages reach it in the order they were written,
+    /// so the newest checkpoint whose mark is there is whole. Pruning never passes the last
+    /// such checkpoint, so the oldest kept version is whole whatever comes after. (A store of
+    /// the layout that wrote every version's pages has a mark at every version.)
     fn pages_held_on_opening(&self, meta: &ChainMeta) -> Result<u64, LedgerError> {
         let tree_pages = self.cf(CF_TREE_PAGES)?;
-        let mut version = meta.latest_height;
-        while version > meta.oldest_version
-            && self
+        let marked = |version: u64| -> Result<bool, LedgerError> {
+            Ok(self
                 .db
                 .get_pinned_cf(tree_pages, page_mark(version))?
-                .is_none()
-        {
-            version -= 1;
+                .is_some())
+        };
+        if marked(meta.latest_height)? {
+            return Ok(meta.latest_height);
         }
-        Ok(version)
+        let mut version = checkpoint_at_or_below(meta.latest_height);
+        while version > meta.oldest_version && !marked(version)? {
+            version = checkpoint_at_or_below(version - 1);
+        }
+        Ok(version.max(meta.oldest_version))
     }
 
     /// The write batch that commits `block` at `height`: block, certificate, changed accounts,
@@ -845,17 +889,23 @@ impl LedgerStore {
         for bytes in &block.evidence {
             batch.put_cf(self.cf(CF_EVIDENCE)?, Hash::digest(bytes).0, height_key);
         }
-        let changes_cf = self.cf(CF_CHANGES)?;
-        batch.put_cf(changes_cf, height_key, changes);
-        for durable_height in self.changes_from.load(Ordering::SeqCst)..=durable {
-            batch.delete_cf(changes_cf, durable_height.to_be_bytes());
-        }
-        if !execution.tree.stale_pages.is_empty() {
+        batch.put_cf(self.cf(CF_CHANGES)?, height_key, changes);
+        // Only pages a checkpoint wrote are ever on disk to be pruned; the others are dropped
+        // from memory. (A store of the layout that wrote every version's pages keeps those of
+        // its last few versions for good: a few thousand pages, once.)
+        let on_disk_through = checkpoint_at_or_below(height - 1);
+        let stale_on_disk: Vec<&PageKey> = execution
+            .tree
+            .stale_pages
+            .iter()
+            .filter(|key| key.version <= on_disk_through)
+            .collect();
+        if !stale_on_disk.is_empty() {
             // One record per version, not one per page: a block makes thousands of pages stale,
             // and every record is a memtable insert on the commit path.
             let mut key = Vec::with_capacity(64);
-            let mut stale = Vec::with_capacity(execution.tree.stale_pages.len() * 16);
-            for page_key in &execution.tree.stale_pages {
+            let mut stale = Vec::with_capacity(stale_on_disk.len() * 16);
+            for page_key in stale_on_disk {
                 page_key.encode_into(&mut key);
                 // A page key is at most 9 + 32 bytes.
                 stale.push(key.len() as u8);
@@ -879,75 +929,98 @@ impl LedgerStore {
         Ok((batch, next_meta))
     }
 
-    /// Writes what the committed block at `height` implies for the derived families (its new
-    /// pages, the flat accounts and the receipts) without the log, in batches that RocksDB
-    /// inserts side by side, one core each; then each family's height marker, once all of its
-    /// records are in.
+    /// Writes what the committed block at `height` implies for the derived families. Its tree
+    /// pages join the unwritten ones, and a checkpoint writes those its tree uses.
+    fn write_version_derived(
+        &self,
+        height: u64,
+        update: &TreeUpdate,
+        accounts: &[(Address, Account)],
+        receipts: &[Receipt],
+    ) -> Result<(), LedgerError> {
+        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
+        let record = || {
+            self.unwritten
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(&update.new_pages, &update.stale_pages, on_disk_through);
+        };
+        if !height.is_multiple_of(TREE_CHECKPOINT_INTERVAL) {
+            let (derived, ()) = rayon::join(
+                || self.write_derived(height, None, accounts, receipts),
+                record,
+            );
+            return derived;
+        }
+        record();
+        let live = self
+            .unwritten
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .live();
+        self.write_derived(height, Some(&live), accounts, receipts)?;
+        // Only now: until RocksDB holds them, readers find them here.
+        self.unwritten
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .checkpoint_written();
+        Ok(())
+    }
+
+    /// Writes a height's flat accounts and receipts, and a checkpoint's pages (in key order),
+    /// without the log, in batches that RocksDB inserts side by side, one core each; then each
+    /// family's height mark, once all of its records are in.
     fn write_derived(
         &self,
         height: u64,
-        pages: &[NewPage],
+        checkpoint_pages: Option<&[NewPage]>,
         accounts: &[(Address, Account)],
         receipts: &[Receipt],
     ) -> Result<(), LedgerError> {
         let mut unlogged = WriteOptions::default();
         unlogged.disable_wal(true);
         // In key order, each insert into a memtable's skip list starts where the last ended.
-        // An update emits the pages of each level in key order (it walks the keys left to
-        // right), so ordering by level alone sorts them, without comparing keys behind pointers;
-        // were that ever not so, the inserts would only be slower.
-        let mut page_order: Vec<(u8, u32)> = (0u32..)
-            .zip(pages)
-            .map(|(index, page)| (page.key.level, index))
-            .collect();
-        page_order.sort_unstable();
         let mut receipt_order: Vec<&Receipt> = receipts.iter().collect();
         receipt_order.sort_unstable_by_key(|receipt| receipt.tx_hash);
-        // The pages are three quarters of the bytes: split, they keep every core busy beside the
-        // accounts and receipts.
-        let page_part = page_order
+        // The pages are most of a checkpoint's bytes: split, they keep every core busy beside
+        // the accounts and receipts.
+        let pages = checkpoint_pages.unwrap_or_default();
+        let page_part = pages
             .len()
             .div_ceil(rayon::current_num_threads().max(1))
             .max(1);
-        let mut parts: Vec<DerivedPart<'_>> = page_order
-            .chunks(page_part)
-            .map(DerivedPart::Pages)
-            .collect();
+        let mut parts: Vec<DerivedPart<'_>> =
+            pages.chunks(page_part).map(DerivedPart::Pages).collect();
         parts.push(DerivedPart::Accounts(accounts));
         parts.push(DerivedPart::Receipts(&receipt_order));
         parts.into_par_iter().try_for_each(|part| {
-            let batch = self.derived_batch(part, pages)?;
+            let batch = self.derived_batch(part)?;
             Ok::<_, LedgerError>(self.db.write_opt(batch, &unlogged)?)
         })?;
         let mut markers = WriteBatch::default();
-        markers.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(height), []);
+        if checkpoint_pages.is_some() {
+            markers.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(height), []);
+        }
         for family in MARKED_CFS {
             markers.put_cf(self.cf(family)?, DERIVED_HEIGHT, height.to_be_bytes());
         }
         Ok(self.db.write_opt(markers, &unlogged)?)
     }
 
-    fn derived_batch(
-        &self,
-        part: DerivedPart<'_>,
-        pages: &[NewPage],
-    ) -> Result<WriteBatch, LedgerError> {
+    fn derived_batch(&self, part: DerivedPart<'_>) -> Result<WriteBatch, LedgerError> {
         let mut key = Vec::with_capacity(64);
         let mut value = Vec::with_capacity(256);
         let batch = match part {
-            DerivedPart::Pages(order) => {
+            DerivedPart::Pages(pages) => {
                 let tree_pages = self.cf(CF_TREE_PAGES)?;
-                let reserve = order
+                let reserve = pages
                     .iter()
-                    .map(|(_, index)| {
-                        pages[*index as usize].page.bytes().len() + BATCH_RECORD_OVERHEAD
-                    })
+                    .map(|written| written.page.bytes().len() + BATCH_RECORD_OVERHEAD)
                     .sum();
                 let mut batch = WriteBatch::with_capacity_bytes(reserve);
-                for (_, index) in order {
-                    let page = &pages[*index as usize];
-                    page.key.encode_into(&mut key);
-                    batch.put_cf(tree_pages, &key, page.page.bytes());
+                for written in pages {
+                    written.key.encode_into(&mut key);
+                    batch.put_cf(tree_pages, &key, written.page.bytes());
                 }
                 batch
             }
@@ -1021,39 +1094,7 @@ impl LedgerStore {
             .unwrap_or(latest)
             .saturating_add(1);
         for height in from..=latest {
-            let changes: ChangedAccounts = match self.db.get_cf(changes_cf, height.to_be_bytes())? {
-                Some(bytes) => encoding::decode("changed accounts", &bytes)?,
-                None => {
-                    return Err(LedgerError::Corrupt {
-                        reason: format!(
-                            "the accounts height {height} changed are gone, and its derived \
-                             records with them"
-                        ),
-                    })
-                }
-            };
-            let mut pages = Vec::new();
-            if height > pages_held {
-                let tree_changes = changes
-                    .iter()
-                    .map(|(address, account)| {
-                        (address.state_key(), Some(encoding::encode(account)))
-                    })
-                    .collect();
-                let update = SparseMerkleTree::new(self).apply(
-                    self.tree_root(height - 1)?,
-                    height,
-                    tree_changes,
-                )?;
-                if update.root != self.tree_root(height)? {
-                    return Err(LedgerError::Corrupt {
-                        reason: format!(
-                            "rebuilding the tree at height {height} gives another root"
-                        ),
-                    });
-                }
-                pages = update.new_pages;
-            }
+            let changes = self.changes(height)?;
             let accounts: &[(Address, Account)] = if height > accounts_held {
                 &changes
             } else {
@@ -1066,7 +1107,12 @@ impl LedgerStore {
                 })?;
                 receipts = block_receipts(&block)?;
             }
-            self.write_derived(height, &pages, accounts, &receipts)?;
+            if height > pages_held {
+                let update = self.replay_tree(height, &changes, self)?;
+                self.write_version_derived(height, &update, accounts, &receipts)?;
+            } else {
+                self.write_derived(height, None, accounts, &receipts)?;
+            }
         }
         if unmarked {
             let mut markers = WriteBatch::default();
@@ -1084,6 +1130,75 @@ impl LedgerStore {
         Ok(())
     }
 
+    /// The accounts the block at `height` changed, as its commit recorded them.
+    fn changes(&self, height: u64) -> Result<ChangedAccounts, LedgerError> {
+        match self.db.get_cf(self.cf(CF_CHANGES)?, height.to_be_bytes())? {
+            Some(bytes) => encoding::decode("changed accounts", &bytes),
+            None => Err(LedgerError::Corrupt {
+                reason: format!("the accounts height {height} changed are gone"),
+            }),
+        }
+    }
+
+    /// Applies the accounts `height` changed to the tree before it, read through `pages`, and
+    /// checks that this gives the root the block committed.
+    fn replay_tree<S: PageSource>(
+        &self,
+        height: u64,
+        changes: &[(Address, Account)],
+        pages: &S,
+    ) -> Result<TreeUpdate, LedgerError> {
+        let tree_changes = changes
+            .iter()
+            .map(|(address, account)| (address.state_key(), Some(encoding::encode(account))))
+            .collect();
+        let before = self.tree_root(height.saturating_sub(1))?;
+        let update = SparseMerkleTree::new(pages).apply(before, height, tree_changes)?;
+        if update.root != self.tree_root(height)? {
+            return Err(LedgerError::Corrupt {
+                reason: format!("replaying the tree at height {height} gives another root"),
+            });
+        }
+        Ok(update)
+    }
+
+    /// Reads the tree at `version` with `read`. The latest version, the one before it and the
+    /// checkpoints are whole in the store; another version's pages are replayed from the
+    /// checkpoint below it, since those that a later version replaced before the next checkpoint
+    /// were never written.
+    fn read_tree<T>(
+        &self,
+        version: u64,
+        read: impl Fn(&VersionPages<'_>, ChildRef) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let root = self.tree_root(version)?;
+        let meta = self.require_meta()?;
+        let checkpoint = checkpoint_at_or_below(version).max(meta.oldest_version);
+        let mut pages = VersionPages {
+            store: self,
+            replayed: HashMap::new(),
+        };
+        if version == checkpoint {
+            return read(&pages, root);
+        }
+        if version + 1 >= meta.latest_height {
+            // Commits since may have let go of pages this version used: then it is replayed.
+            if let Ok(answer) = read(&pages, root.clone()) {
+                return Ok(answer);
+            }
+        }
+        for height in checkpoint + 1..=version {
+            let update = self.replay_tree(height, &self.changes(height)?, &pages)?;
+            pages.replayed.extend(
+                update
+                    .new_pages
+                    .into_iter()
+                    .map(|written| (written.key, written.page)),
+            );
+        }
+        read(&pages, root)
+    }
+
     /// Adds to `batch` the deletion of every tree version older than the retention window allows
     /// once `height` is committed; returns the oldest version kept.
     fn prune_into(
@@ -1094,12 +1209,21 @@ impl LedgerStore {
         durable: u64,
     ) -> Result<u64, LedgerError> {
         // Rebuilding a height's pages after a crash starts from the tree before it.
-        let oldest_kept = (height + 1)
-            .saturating_sub(self.config.retained_versions)
-            .min(durable)
-            .max(meta.oldest_version);
+        // The oldest kept version must be whole, to replay the versions after it from: a
+        // checkpoint.
+        let oldest_kept = checkpoint_at_or_below(
+            (height + 1)
+                .saturating_sub(self.config.retained_versions)
+                .min(durable),
+        )
+        .max(meta.oldest_version);
         if oldest_kept == meta.oldest_version {
             return Ok(oldest_kept);
+        }
+        // Replaying a kept version needs the `changes` of every height after the oldest kept.
+        let changes_cf = self.cf(CF_CHANGES)?;
+        for changed_at in self.changes_from.load(Ordering::SeqCst)..=oldest_kept {
+            batch.delete_cf(changes_cf, changed_at.to_be_bytes());
         }
         // A page made stale at version `s` was last live at `s - 1`; once `s - 1` is older than
         // the oldest kept version, nothing can reach it.
@@ -1146,7 +1270,10 @@ impl LedgerStore {
     ) -> Result<AccountProof, LedgerError> {
         let root = self.tree_root(height)?;
         let state_root = root.hash();
-        let proof = SparseMerkleTree::new(self).prove(root, &address.state_key())?;
+        let key = address.state_key();
+        let proof = self.read_tree(height, |pages, root| {
+            SparseMerkleTree::new(pages).prove(root, &key)
+        })?;
         let account = verify_account_proof(&state_root, address, &proof)?;
         Ok(AccountProof {
             address: *address,
@@ -1221,12 +1348,12 @@ impl LedgerStore {
 
     /// Every leaf of the state tree at `version` decoded as accounts, for audits and tests.
     pub fn tree_accounts(&self, version: u64) -> Result<Vec<(Hash, Account)>, LedgerError> {
-        let root = self.tree_root(version)?;
-        SparseMerkleTree::new(self)
-            .leaves(root)?
-            .into_iter()
-            .map(|leaf| Ok((leaf.key, encoding::decode("account", &leaf.value)?)))
-            .collect()
+        self.read_tree(version, |pages, root| {
+            SparseMerkleTree::new(pages).leaves(root)
+        })?
+        .into_iter()
+        .map(|leaf| Ok((leaf.key, encoding::decode("account", &leaf.value)?)))
+        .collect()
     }
 
     /// Counts the stored tree pages (for size reports and pruning tests).
@@ -1323,7 +1450,7 @@ fn remove_pages_above(db: &DB, latest: u64) -> Result<(), LedgerError> {
 /// One batch of a block's derived records: a share of its pages (by index, in key order), its
 /// accounts, or its receipts (by transaction hash).
 enum DerivedPart<'a> {
-    Pages(&'a [(u8, u32)]),
+    Pages(&'a [NewPage]),
     Accounts(&'a [(Address, Account)]),
     Receipts(&'a [&'a Receipt]),
 }
@@ -1409,6 +1536,23 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
         })
 }
 
+/// The pages of the tree at one version: the store's, and those of the versions replayed since
+/// the checkpoint below it. Replayed pages stay out of the store's cache, which keeps the latest
+/// tree's.
+struct VersionPages<'a> {
+    store: &'a LedgerStore,
+    replayed: HashMap<PageKey, Page>,
+}
+
+impl PageSource for VersionPages<'_> {
+    fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
+        match self.replayed.get(key) {
+            Some(page) if page.hash() == *expected => Ok(page.clone()),
+            _ => self.store.page(key, expected),
+        }
+    }
+}
+
 impl PageSource for LedgerStore {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
         let position = PagePosition::of(key);
@@ -1416,6 +1560,16 @@ impl PageSource for LedgerStore {
             if page.hash() == *expected {
                 return Ok(page);
             }
+        }
+        let unwritten = self
+            .unwritten
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key);
+        if let Some(page) = unwritten.filter(|page| page.hash() == *expected) {
+            self.page_cache
+                .insert_if_newer(position, (key.version, page.clone()));
+            return Ok(page);
         }
         let bytes = self
             .db
@@ -1577,7 +1731,8 @@ mod tests {
             store.receipt(&execution.tx_hashes[0]).unwrap().as_ref(),
             execution.receipts.first()
         );
-        assert_eq!(store.newest_page_version().unwrap(), Some(1));
+        // Its pages are held in memory until a checkpoint writes them.
+        assert_eq!(store.newest_page_version().unwrap(), Some(0));
         for (address, account) in &execution.changed_accounts {
             assert_eq!(store.account(address).unwrap(), Some(*account));
             assert_eq!(
@@ -1628,7 +1783,8 @@ mod tests {
     fn the_derived_families_mark_how_far_their_disk_goes() {
         let dir = tempfile::tempdir().unwrap();
         let store = open_funded_store(dir.path(), StoreConfig::default(), 20, 1_000).unwrap();
-        for nonce in 0..3 {
+        let checkpoint = TREE_CHECKPOINT_INTERVAL;
+        for nonce in 0..checkpoint + 3 {
             let transactions = vec![transfer(
                 &test_key(0),
                 TEST_CHAIN_ID,
@@ -1640,9 +1796,12 @@ mod tests {
             commit_next_block(&store, test_address(19), transactions).unwrap();
         }
         // The genesis state is on disk whole; what the blocks derived may be in memory only.
-        assert!(store.durable_height().unwrap() <= 3);
+        assert!(store.durable_height().unwrap() <= checkpoint);
         store.flush().unwrap();
-        assert_eq!(store.durable_height().unwrap(), 3);
+        // The pages are whole on disk at the checkpoint only; the versions after it are held
+        // in memory.
+        assert_eq!(store.durable_height().unwrap(), checkpoint);
+        assert_eq!(store.newest_page_version().unwrap(), Some(checkpoint));
         assert!(is_page_mark(&page_mark(3)));
         assert!(!is_page_mark(&PageKey::new(3, 0, &Hash::ZERO).encode()));
     }

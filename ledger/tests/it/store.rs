@@ -106,7 +106,11 @@ fn old_versions_are_pruned_beyond_the_retention_window() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_funded_store(dir.path(), config(3), 300, 1_000).unwrap();
     let mut page_counts = Vec::new();
-    for nonce in 0..12u64 {
+    // The oldest version kept is the newest checkpoint at or below the window's start: at
+    // height 36 with a window of 3, that is 32.
+    let interval = cairn_ledger::store::TREE_CHECKPOINT_INTERVAL;
+    let latest = 2 * interval + 4;
+    for nonce in 0..latest {
         let txs = (0..40)
             .map(|sender| {
                 transfer(
@@ -123,18 +127,24 @@ fn old_versions_are_pruned_beyond_the_retention_window() {
         page_counts.push(store.tree_page_count().unwrap());
     }
     let meta = store.meta().unwrap();
-    assert_eq!(meta.oldest_version, 10);
+    assert_eq!(meta.oldest_version, 2 * interval);
     assert!(matches!(
-        store.account_proof(&test_address(1), 9),
+        store.account_proof(&test_address(1), 2 * interval - 1),
         Err(LedgerError::HeightPruned { .. })
     ));
-    for height in 10..=12 {
-        // Every kept version is still whole.
+    for height in 2 * interval..=latest {
+        // Every kept version still reads whole.
         assert_eq!(store.tree_accounts(height).unwrap().len(), 300);
+        let answer = store.account_proof(&test_address(100), height).unwrap();
+        assert_eq!(
+            answer.account.map(|account| account.balance),
+            Some(1_000 + height)
+        );
     }
     // The page count stops growing once pruning keeps pace.
+    let last = page_counts.len() - 1;
     assert!(
-        page_counts[11] <= page_counts[6] + page_counts[6] / 4,
+        page_counts[last] <= page_counts[interval as usize] + page_counts[interval as usize] / 4,
         "{page_counts:?}"
     );
 }
