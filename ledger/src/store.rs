@@ -1162,16 +1162,16 @@ impl LedgerStore {
         Ok(update)
     }
 
-    /// Reads the tree at `version` with `read`. The latest version, the one before it and the
+    /// Reads the tree at `version`, whose root is `root`, with `read`. The latest version, the one before it and the
     /// checkpoints are whole in the store; another version's pages are replayed from the
     /// checkpoint below it, since those that a later version replaced before the next checkpoint
     /// were never written.
     fn read_tree<T>(
         &self,
         version: u64,
+        root: ChildRef,
         read: impl Fn(&VersionPages<'_>, ChildRef) -> Result<T, LedgerError>,
     ) -> Result<T, LedgerError> {
-        let root = self.tree_root(version)?;
         let meta = self.require_meta()?;
         let checkpoint = checkpoint_at_or_below(version).max(meta.oldest_version);
         let mut pages = VersionPages {
@@ -1271,7 +1271,7 @@ impl LedgerStore {
         let root = self.tree_root(height)?;
         let state_root = root.hash();
         let key = address.state_key();
-        let proof = self.read_tree(height, |pages, root| {
+        let proof = self.read_tree(height, root, |pages, root| {
             SparseMerkleTree::new(pages).prove(root, &key)
         })?;
         let account = verify_account_proof(&state_root, address, &proof)?;
@@ -1348,7 +1348,8 @@ impl LedgerStore {
 
     /// Every leaf of the state tree at `version` decoded as accounts, for audits and tests.
     pub fn tree_accounts(&self, version: u64) -> Result<Vec<(Hash, Account)>, LedgerError> {
-        self.read_tree(version, |pages, root| {
+        let root = self.tree_root(version)?;
+        self.read_tree(version, root, |pages, root| {
             SparseMerkleTree::new(pages).leaves(root)
         })?
         .into_iter()
