@@ -67,6 +67,7 @@ use std::{
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use foldhash::fast::RandomState;
 use quick_cache::sync::Cache as MemoryCache;
 use rayon::prelude::*;
 use rocksdb::{
@@ -261,6 +262,8 @@ pub struct LedgerStore {
     changes_from: AtomicU64,
     /// The live pages of the versions since the last checkpoint.
     unwritten: RwLock<UnwrittenPages>,
+    /// The last version read by replay (see [`LedgerStore::read_tree`]).
+    replay: Mutex<Replay>,
     /// The last checkpoint known to have all its pages on disk.
     pages_durable: AtomicU64,
     /// The height at which a commit last asked RocksDB to flush the derived families.
@@ -349,6 +352,7 @@ impl LedgerStore {
             account_epoch: AtomicU64::new(0),
             changes_from: AtomicU64::new(0),
             unwritten: RwLock::new(UnwrittenPages::default()),
+            replay: Mutex::new(Replay::default()),
             pages_durable: AtomicU64::new(0),
             flush_requested_at: AtomicU64::new(0),
             needs_reopen: AtomicBool::new(false),
@@ -1162,10 +1166,14 @@ impl LedgerStore {
         Ok(update)
     }
 
-    /// Reads the tree at `version`, whose root is `root`, with `read`. The latest version, the one before it and the
-    /// checkpoints are whole in the store; another version's pages are replayed from the
-    /// checkpoint below it, since those that a later version replaced before the next checkpoint
-    /// were never written.
+    /// Reads the tree at `version`, whose root is `root`, with `read`. The latest version, the one
+    /// before it and the checkpoints are whole in the store; another version's pages are
+    /// replayed from the checkpoint below it, since those that a later version replaced before
+    /// the next checkpoint were never written.
+    ///
+    /// One replay is kept, and one runs at a time: a wallet proving several accounts at one
+    /// height, or following the chain up, replays each block once, and requests for old heights
+    /// cost one replay's memory (the pages its versions still use), not one each.
     fn read_tree<T>(
         &self,
         version: u64,
@@ -1174,29 +1182,54 @@ impl LedgerStore {
     ) -> Result<T, LedgerError> {
         let meta = self.require_meta()?;
         let checkpoint = checkpoint_at_or_below(version).max(meta.oldest_version);
-        let mut pages = VersionPages {
+        let whole = VersionPages {
             store: self,
-            replayed: HashMap::new(),
+            replayed: None,
         };
         if version == checkpoint {
-            return read(&pages, root);
+            return read(&whole, root);
         }
         if version + 1 >= meta.latest_height {
             // Commits since may have let go of pages this version used: then it is replayed.
-            if let Ok(answer) = read(&pages, root.clone()) {
+            if let Ok(answer) = read(&whole, root.clone()) {
                 return Ok(answer);
             }
         }
-        for height in checkpoint + 1..=version {
-            let update = self.replay_tree(height, &self.changes(height)?, &pages)?;
-            pages.replayed.extend(
+        let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
+        // A replay that stopped between the checkpoint and this version goes on from there.
+        if !(checkpoint < replay.version && replay.version <= version) {
+            *replay = Replay {
+                version: checkpoint,
+                pages: HashMap::default(),
+            };
+        }
+        for height in replay.version + 1..=version {
+            let update = self.replay_tree(
+                height,
+                &self.changes(height)?,
+                &VersionPages {
+                    store: self,
+                    replayed: Some(&replay.pages),
+                },
+            )?;
+            for key in &update.stale_pages {
+                replay.pages.remove(key);
+            }
+            replay.pages.extend(
                 update
                     .new_pages
                     .into_iter()
                     .map(|written| (written.key, written.page)),
             );
+            replay.version = height;
         }
-        read(&pages, root)
+        read(
+            &VersionPages {
+                store: self,
+                replayed: Some(&replay.pages),
+            },
+            root,
+        )
     }
 
     /// Adds to `batch` the deletion of every tree version older than the retention window allows
@@ -1537,17 +1570,24 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
         })
 }
 
-/// The pages of the tree at one version: the store's, and those of the versions replayed since
-/// the checkpoint below it. Replayed pages stay out of the store's cache, which keeps the latest
-/// tree's.
+/// A version of the tree rebuilt in memory from the checkpoint below it: the pages that the
+/// versions replayed wrote and that it still uses.
+#[derive(Default)]
+struct Replay {
+    version: u64,
+    pages: HashMap<PageKey, Page, RandomState>,
+}
+
+/// The pages of the tree at one version: the store's, and those of a replay. Replayed pages stay
+/// out of the store's cache, which keeps the latest tree's.
 struct VersionPages<'a> {
     store: &'a LedgerStore,
-    replayed: HashMap<PageKey, Page>,
+    replayed: Option<&'a HashMap<PageKey, Page, RandomState>>,
 }
 
 impl PageSource for VersionPages<'_> {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
-        match self.replayed.get(key) {
+        match self.replayed.and_then(|replayed| replayed.get(key)) {
             Some(page) if page.hash() == *expected => Ok(page.clone()),
             _ => self.store.page(key, expected),
         }
