@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use cairn_ledger::{Hash, SignedTransaction};
+use cairn_ledger::{store::AccountProof, Address, Hash, SignedTransaction};
 use jsonrpsee::{
     core::{async_trait, SubscriptionResult},
     server::{PendingSubscriptionSink, SubscriptionMessage, SubscriptionSink, TrySendError},
@@ -88,6 +88,17 @@ impl std::fmt::Debug for Handler {
 }
 
 impl Handler {
+    /// An account's proof at `height`, off the runtime's threads: at a height between the
+    /// store's checkpoints it replays blocks, which can take seconds under load, and the
+    /// runtime's threads must stay free for everything else the node does.
+    async fn account_proof(&self, address: Address, height: u64) -> Result<AccountProof, RpcError> {
+        let backend = Arc::clone(&self.backend);
+        tokio::task::spawn_blocking(move || backend.account_proof(&address, height))
+            .await
+            .map_err(|error| RpcError::internal(format!("proof task failed: {error}")))?
+            .map_err(RpcError::from)
+    }
+
     fn latest_height(&self) -> u64 {
         self.backend.node_info().latest_height
     }
@@ -272,7 +283,7 @@ impl StateApiServer for Handler {
     ) -> Result<Option<RpcAccount>, RpcError> {
         let account = match height {
             None => self.backend.account(&address.0)?,
-            Some(height) => self.backend.account_proof(&address.0, height)?.account,
+            Some(height) => self.account_proof(address.0, height).await?.account,
         };
         Ok(account.map(RpcAccount::from))
     }
@@ -283,7 +294,7 @@ impl StateApiServer for Handler {
         height: Option<u64>,
     ) -> Result<RpcAccountProof, RpcError> {
         let height = height.unwrap_or_else(|| self.latest_height());
-        let proof = self.backend.account_proof(&address.0, height)?;
+        let proof = self.account_proof(address.0, height).await?;
         let (header, commit) = if height == 0 {
             (None, None)
         } else {
