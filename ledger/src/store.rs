@@ -895,8 +895,8 @@ impl LedgerStore {
         }
         batch.put_cf(self.cf(CF_CHANGES)?, height_key, changes);
         // Only pages a checkpoint wrote are ever on disk to be pruned; the others are dropped
-        // from memory. (A store of the layout that wrote every version's pages keeps those of
-        // its last few versions for good: a few thousand pages, once.)
+        // from memory. (A store of the layout that wrote every version's pages keeps some pages
+        // of its last versions before the change, up to 63 of them, for good: once.)
         let on_disk_through = checkpoint_at_or_below(height - 1);
         let stale_on_disk: Vec<&PageKey> = execution
             .tree
