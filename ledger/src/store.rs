@@ -58,7 +58,6 @@
 //! never commits is only a miss.
 
 use std::{
-    collections::HashMap,
     path::Path,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -67,7 +66,6 @@ use std::{
 };
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use foldhash::fast::RandomState;
 use quick_cache::sync::Cache as MemoryCache;
 use rayon::prelude::*;
 use rocksdb::{
@@ -1200,7 +1198,7 @@ impl LedgerStore {
         if !(checkpoint < replay.version && replay.version <= version) {
             *replay = Replay {
                 version: checkpoint,
-                pages: HashMap::default(),
+                pages: UnwrittenPages::default(),
             };
         }
         for height in replay.version + 1..=version {
@@ -1212,15 +1210,11 @@ impl LedgerStore {
                     replayed: Some(&replay.pages),
                 },
             )?;
-            for key in &update.stale_pages {
-                replay.pages.remove(key);
-            }
-            replay.pages.extend(
-                update
-                    .new_pages
-                    .into_iter()
-                    .map(|written| (written.key, written.page)),
-            );
+            // As on the commit path, pages a later version replaced go; any version's may be
+            // held here, whatever checkpoint the replay began from.
+            replay
+                .pages
+                .record(&update.new_pages, &update.stale_pages, 0);
             replay.version = height;
         }
         read(
@@ -1575,20 +1569,20 @@ fn next_height(meta: &ChainMeta) -> Result<u64, LedgerError> {
 #[derive(Default)]
 struct Replay {
     version: u64,
-    pages: HashMap<PageKey, Page, RandomState>,
+    pages: UnwrittenPages,
 }
 
 /// The pages of the tree at one version: the store's, and those of a replay. Replayed pages stay
 /// out of the store's cache, which keeps the latest tree's.
 struct VersionPages<'a> {
     store: &'a LedgerStore,
-    replayed: Option<&'a HashMap<PageKey, Page, RandomState>>,
+    replayed: Option<&'a UnwrittenPages>,
 }
 
 impl PageSource for VersionPages<'_> {
     fn page(&self, key: &PageKey, expected: &Hash) -> Result<Page, LedgerError> {
         match self.replayed.and_then(|replayed| replayed.get(key)) {
-            Some(page) if page.hash() == *expected => Ok(page.clone()),
+            Some(page) if page.hash() == *expected => Ok(page),
             _ => self.store.page(key, expected),
         }
     }

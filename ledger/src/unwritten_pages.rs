@@ -4,8 +4,8 @@
 //! the pages the checkpoint's tree still uses. Between two checkpoints, every live page of a
 //! later version is held here, so the latest tree reads whole without the database. A page that
 //! a later version replaces before the next checkpoint is dropped, never written: at a million
-//! accounts a block rewrites about 35,000 pages, and over 16 blocks most positions are rewritten
-//! several times.
+//! accounts a block rewrites about 35,000 pages, and between two checkpoints most positions are
+//! rewritten several times. A replay of old versions (see the store) holds its pages here too.
 
 use std::collections::{HashMap, HashSet};
 
