@@ -31,6 +31,7 @@ pub mod store;
 pub mod testing;
 pub mod tree;
 pub mod tx;
+mod unwritten_accounts;
 mod unwritten_pages;
 
 pub use account::Account;

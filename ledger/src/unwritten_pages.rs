@@ -51,38 +51,43 @@ impl UnwrittenPages {
             .collect();
     }
 
-    /// The pages the latest recorded version uses, in key order, for a checkpoint to write.
+    /// The pages the latest recorded version uses, for a checkpoint to write, in no order: the
+    /// writer sorts them (see [`sort_for_writing`]) off the commit's path.
     pub(crate) fn live(&self) -> Vec<NewPage> {
         let superseded: HashSet<&PageKey, RandomState> = self.superseded.iter().collect();
-        let mut live: Vec<NewPage> = self
-            .pages
+        self.pages
             .iter()
             .filter(|(key, _)| !superseded.contains(key))
             .map(|(key, page)| NewPage {
                 key: *key,
                 page: page.clone(),
             })
-            .collect();
-        // Key order, as RocksDB's memtable inserts run fastest; comparing a path's first eight
-        // bytes orders every page down to depth 64, and deeper ones closely enough.
-        live.sort_unstable_by_key(|written| {
-            let mut path = [0u8; 8];
-            path.copy_from_slice(&written.key.path[..8]);
-            (
-                written.key.version,
-                written.key.level,
-                u64::from_be_bytes(path),
-            )
-        });
-        live
+            .collect()
     }
 
-    /// Lets go of the pages a checkpoint wrote: all but the superseded ones, which stay until
-    /// the next version, as [`UnwrittenPages::record`] says, and are never written.
-    pub(crate) fn checkpoint_written(&mut self) {
+    /// Lets go of the pages the checkpoint at `checkpoint` wrote, once RocksDB holds them: all
+    /// of its versions and earlier but the superseded ones, which stay until the next version,
+    /// as [`UnwrittenPages::record`] says, and are never written. Pages of the versions after
+    /// it, recorded while it was written, stay.
+    pub(crate) fn checkpoint_written(&mut self, checkpoint: u64) {
         let superseded: HashSet<&PageKey, RandomState> = self.superseded.iter().collect();
-        self.pages.retain(|key, _| superseded.contains(key));
+        self.pages
+            .retain(|key, _| key.version > checkpoint || superseded.contains(key));
     }
+}
+
+/// Puts `pages` in key order, in which RocksDB's memtable inserts run fastest. Comparing a
+/// path's first eight bytes orders every page down to depth 64, and deeper ones closely enough.
+pub(crate) fn sort_for_writing(pages: &mut [NewPage]) {
+    pages.sort_unstable_by_key(|written| {
+        let mut path = [0u8; 8];
+        path.copy_from_slice(&written.key.path[..8]);
+        (
+            written.key.version,
+            written.key.level,
+            u64::from_be_bytes(path),
+        )
+    });
 }
 
 #[cfg(test)]
@@ -115,12 +120,28 @@ mod tests {
         assert_eq!(unwritten.len(), 2);
         // A checkpoint at 4 replaces the page of version 1 and writes what its tree uses.
         unwritten.record(&[written(key(4, 0x20))], &[key(1, 0x20)], 0);
-        let live: Vec<PageKey> = unwritten.live().iter().map(|page| page.key).collect();
-        assert_eq!(live, vec![key(2, 0x10), key(4, 0x20)]);
-        unwritten.checkpoint_written();
+        let live = |unwritten: &UnwrittenPages| -> Vec<PageKey> {
+            let mut live = unwritten.live();
+            sort_for_writing(&mut live);
+            live.iter().map(|page| page.key).collect()
+        };
+        let live_keys = live(&unwritten);
+        assert_eq!(live_keys, vec![key(2, 0x10), key(4, 0x20)]);
+        unwritten.checkpoint_written(4);
         // The replaced page stays for one version more, and is never written.
         assert!(unwritten.get(&key(1, 0x20)).is_some());
         unwritten.record(&[], &[], 4);
         assert_eq!(unwritten.len(), 0);
+        // A checkpoint written behind the versions after it keeps their pages, and its own
+        // until it is written: version 9 replaced one of them meanwhile.
+        unwritten.record(&[written(key(8, 0x10)), written(key(8, 0x20))], &[], 4);
+        assert_eq!(live(&unwritten), vec![key(8, 0x10), key(8, 0x20)]);
+        unwritten.record(&[written(key(9, 0x10))], &[key(8, 0x10)], 8);
+        unwritten.record(&[], &[], 8);
+        assert!(unwritten.get(&key(8, 0x10)).is_some());
+        unwritten.checkpoint_written(8);
+        assert!(unwritten.get(&key(8, 0x10)).is_none());
+        assert!(unwritten.get(&key(8, 0x20)).is_none());
+        assert!(unwritten.get(&key(9, 0x10)).is_some());
     }
 }

@@ -2,7 +2,7 @@
 
 use cairn_ledger::{
     execute::StateView,
-    store::{verify_account_proof, StoreConfig},
+    store::{verify_account_proof, StoreConfig, TREE_CHECKPOINT_INTERVAL},
     testing::{
         commit_next_block, open_funded_store, test_address, test_key, transfer, TEST_CHAIN_ID,
     },
@@ -169,7 +169,10 @@ fn the_caches_never_change_an_answer() {
     };
     let cached = open_funded_store(cached_dir.path(), config(100), 64, 1_000).unwrap();
     let bare = open_funded_store(bare_dir.path(), bare_config.clone(), 64, 1_000).unwrap();
-    for nonce in 0..4u64 {
+    // Past a checkpoint, so that the accounts read back come from the table, from the accounts
+    // held since the checkpoint, and from those rebuilt into memory on reopening.
+    let blocks = TREE_CHECKPOINT_INTERVAL + 6;
+    for nonce in 0..blocks {
         let txs: Vec<_> = (0..24)
             .map(|sender| {
                 let to = test_address((sender * 7 + nonce * 5) % 90);
@@ -188,7 +191,7 @@ fn the_caches_never_change_an_answer() {
             cached.account(&address).unwrap(),
             bare.account(&address).unwrap()
         );
-        for height in [0, 2, 4] {
+        for height in [0, 2, 4, TREE_CHECKPOINT_INTERVAL, blocks] {
             assert_eq!(
                 cached.account_proof(&address, height).unwrap(),
                 bare.account_proof(&address, height).unwrap()
@@ -202,7 +205,7 @@ fn the_caches_never_change_an_answer() {
             transfer(
                 &test_key(sender),
                 TEST_CHAIN_ID,
-                4,
+                blocks,
                 test_address(sender),
                 1,
                 1,
