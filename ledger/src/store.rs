@@ -7,7 +7,7 @@
 //! | `block_hashes` | block hash | height (u64 BE) |
 //! | `tx_index` | transaction hash | its [`Receipt`] (height, position, sender, nonce, fee) |
 //! | `certificates` | height (u64 BE) | the block's commit certificate, as consensus encodes it |
-//! | `accounts` | address | the latest [`Account`]: the flat table reads use, never the tree |
+//! | `accounts` | address | the latest [`Account`] as of the last checkpoint written: the flat table reads use, never the tree |
 //! | `tree_pages` | [`PageKey`] | a page of the state tree |
 //! | `tree_stale` | version (u64 BE) | the [`PageKey`]s no longer live from that version on, each behind a u8 length |
 //! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
@@ -24,8 +24,8 @@
 //! pruning of old tree versions. That batch is the commit: after a crash at any moment the store
 //! is at the last block whose batch landed, never between two.
 //!
-//! What follows from a committed block alone (the flat accounts, the transaction index and, at
-//! checkpoints, the tree pages) is written next, without RocksDB's log:
+//! What follows from a committed block alone (the transaction index and, at checkpoints, the
+//! tree pages and the flat accounts) is written next, without RocksDB's log:
 //! logging it cost a copy, a checksum and a write of every byte, and its bulk filled the log
 //! so fast that the small families were flushed, and compacted, four times as often. A crash
 //! loses what of it RocksDB had only in memory; each of those families loses a tail of heights
@@ -45,6 +45,11 @@
 //! after the checkpoint below it, which is why `changes` are kept for the retained versions. The
 //! oldest version kept is always a checkpoint.
 //!
+//! The flat accounts table takes its records at checkpoints too: every account changed since the
+//! last one, once. Until then they are held in memory ([`UnwrittenAccounts`]), and reads of the
+//! latest state look there after the cache. A checkpoint's pages and accounts are written by a
+//! thread of its own, behind the blocks that follow, and stay readable in memory until written.
+//!
 //! # Writes
 //! Flushes and compactions use direct I/O where the filesystem takes it: they rewrite every
 //! block's pages, and the page cache only adds a copy and its own allocation to that.
@@ -52,7 +57,8 @@
 //! # Caches
 //! Decoded tree pages and the latest accounts are kept in memory ([`StoreConfig`]), so executing
 //! the next block reads from disk only what was evicted. The accounts cache only ever holds what
-//! the database holds, or is about to hold once the commit in progress returns. Pages go into
+//! the database and the unwritten accounts hold, or are about to once the commit in progress
+//! returns. Pages go into
 //! theirs as an update builds them, while they are still in the processor's cache, before any
 //! commit: every hit is checked against the hash its parent expects, so a page of a block that
 //! never commits is only a miss.
@@ -250,9 +256,9 @@ pub struct LedgerStore {
     /// `committing`.
     account_cache: MemoryCache<Address, Option<Account>>,
     /// The accounts of the block being committed, sorted by address, from the start of its commit
-    /// until RocksDB holds them. Readers take the block's accounts from here, ahead of the cache
-    /// (which takes the new values one by one, and may evict one at once) and of the database
-    /// (which still holds the older ones). Held shared by a reader while it caches what it read
+    /// until the unwritten accounts hold them. Readers take the block's accounts from here, ahead
+    /// of the cache (which takes the new values one by one, and may evict one at once) and of the
+    /// unwritten accounts and the database (which still hold the older ones). Held shared by a reader while it caches what it read
     /// from the database, and exclusively to start a commit, so that no read from before a commit
     /// is cached after the commit began.
     committing: RwLock<Option<Arc<ChangedAccounts>>>,
@@ -695,8 +701,8 @@ impl LedgerStore {
         // while the derived records start after it: they need not wait for the cache, and take
         // the core it frees. (Measured at a million accounts: about 2 ms off a commit's 38.)
         // Readers of accounts go on meanwhile: they take the block's accounts from
-        // `committing` until the flat table holds them, and the rest from the cache or the
-        // database, where the block changes nothing. A failed commit takes the block's accounts
+        // `committing` until the unwritten accounts hold them, and the rest from the cache, the
+        // unwritten accounts or the database, where the block changes nothing. A failed commit takes the block's accounts
         // back out of the cache.
         {
             let mut committing = self
