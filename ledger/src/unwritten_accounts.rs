@@ -47,7 +47,13 @@ impl UnwrittenAccounts {
     /// here until [`UnwrittenAccounts::checkpoint_written`]. The checkpoint before must be
     /// written by now.
     pub(crate) fn begin_checkpoint(&mut self) -> Arc<AccountMap> {
-        let accounts = Arc::new(std::mem::take(&mut self.since_checkpoint));
+        // As many as last time, or about: the map need not grow again through the next 64
+        // blocks, rehashing all it holds at each doubling.
+        let room = AccountMap::with_capacity_and_hasher(
+            self.since_checkpoint.len(),
+            RandomState::default(),
+        );
+        let accounts = Arc::new(std::mem::replace(&mut self.since_checkpoint, room));
         self.checkpointing = Some(Arc::clone(&accounts));
         accounts
     }
