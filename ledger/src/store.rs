@@ -7,7 +7,7 @@
 //! | `block_hashes` | block hash | height (u64 BE) |
 //! | `tx_index` | transaction hash | its [`Receipt`] (height, position, sender, nonce, fee) |
 //! | `certificates` | height (u64 BE) | the block's commit certificate, as consensus encodes it |
-//! | `accounts` | address | the latest [`Account`] as of the last checkpoint written: the flat table reads use, never the tree |
+//! | `accounts` | address | the latest [`Account`] as of the last checkpoint written: the flat table, never the tree |
 //! | `tree_pages` | [`PageKey`] | a page of the state tree |
 //! | `tree_stale` | version (u64 BE) | the [`PageKey`]s no longer live from that version on, each behind a u8 length |
 //! | `tree_roots` | version (u64 BE) | the root [`ChildRef`] of that version |
@@ -58,10 +58,9 @@
 //! Decoded tree pages and the latest accounts are kept in memory ([`StoreConfig`]), so executing
 //! the next block reads from disk only what was evicted. The accounts cache only ever holds what
 //! the database and the unwritten accounts hold, or are about to once the commit in progress
-//! returns. Pages go into
-//! theirs as an update builds them, while they are still in the processor's cache, before any
-//! commit: every hit is checked against the hash its parent expects, so a page of a block that
-//! never commits is only a miss.
+//! returns. Pages go into theirs as an update builds them, while they are still in the
+//! processor's cache, before any commit: every hit is checked against the hash its parent
+//! expects, so a page of a block that never commits is only a miss.
 
 use std::{
     path::Path,
@@ -258,9 +257,9 @@ pub struct LedgerStore {
     /// The accounts of the block being committed, sorted by address, from the start of its commit
     /// until the unwritten accounts hold them. Readers take the block's accounts from here, ahead
     /// of the cache (which takes the new values one by one, and may evict one at once) and of the
-    /// unwritten accounts and the database (which still hold the older ones). Held shared by a reader while it caches what it read
-    /// from the database, and exclusively to start a commit, so that no read from before a commit
-    /// is cached after the commit began.
+    /// unwritten accounts and the database (which still hold the older ones). Held shared by a
+    /// reader while it caches what it read from the database, and exclusively to start a commit,
+    /// so that no read from before a commit is cached after the commit began.
     committing: RwLock<Option<Arc<ChangedAccounts>>>,
     /// Bumped when a commit starts and when it ends: odd while one is in flight. A reader caches
     /// what it read from the database only if the epoch is even and unchanged since it began.
@@ -702,8 +701,8 @@ impl LedgerStore {
         // the core it frees. (Measured at a million accounts: about 2 ms off a commit's 38.)
         // Readers of accounts go on meanwhile: they take the block's accounts from
         // `committing` until the unwritten accounts hold them, and the rest from the cache, the
-        // unwritten accounts or the database, where the block changes nothing. A failed commit takes the block's accounts
-        // back out of the cache.
+        // unwritten accounts or the database, where the block changes nothing. A failed commit
+        // takes the block's accounts back out of the cache.
         {
             let mut committing = self
                 .committing
@@ -976,7 +975,7 @@ impl LedgerStore {
             let (derived, ()) = rayon::join(
                 || {
                     record_accounts();
-                    self.write_derived(height, None, None, receipts)
+                    self.write_derived(height, None, receipts)
                 },
                 record_pages,
             );
@@ -996,7 +995,7 @@ impl LedgerStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .begin_checkpoint();
-        self.write_derived(height, None, None, receipts)?;
+        self.write_derived(height, None, receipts)?;
         self.spawn_checkpoint_writer(height, live, accounts)
     }
 
@@ -1064,14 +1063,13 @@ impl LedgerStore {
         }
     }
 
-    /// Writes a height's receipts, and a checkpoint's pages (in key order) and flat accounts
-    /// (the latest of each, through `height`), without the log, in batches that RocksDB inserts
-    /// side by side, one core each; then each family's height mark, once all of its records are
-    /// in.
+    /// Writes a height's receipts, and flat accounts when given (the latest of each through
+    /// `height`: only the rebuild on opening writes them directly), without the log, in batches
+    /// that RocksDB inserts side by side, one core each; then each family's height mark, once
+    /// all of its records are in. A checkpoint's pages and accounts have their own writer.
     fn write_derived(
         &self,
         height: u64,
-        checkpoint_pages: Option<&[NewPage]>,
         accounts: Option<&[(Address, Account)]>,
         receipts: &[Receipt],
     ) -> Result<(), LedgerError> {
@@ -1080,25 +1078,13 @@ impl LedgerStore {
         // In key order, each insert into a memtable's skip list starts where the last ended.
         let mut receipt_order: Vec<&Receipt> = receipts.iter().collect();
         receipt_order.sort_unstable_by_key(|receipt| receipt.tx_hash);
-        // A checkpoint's pages and accounts are most of its records: split, they keep every
-        // core busy beside the receipts.
-        let threads = rayon::current_num_threads().max(1);
-        let pages = checkpoint_pages.unwrap_or_default();
-        let page_part = pages.len().div_ceil(threads).max(1);
-        let account_list = accounts.unwrap_or_default();
-        let account_part = account_list.len().div_ceil(threads).max(1);
-        let mut parts: Vec<DerivedPart<'_>> =
-            pages.chunks(page_part).map(DerivedPart::Pages).collect();
-        parts.extend(account_list.chunks(account_part).map(DerivedPart::Accounts));
-        parts.push(DerivedPart::Receipts(&receipt_order));
+        let mut parts = vec![DerivedPart::Receipts(&receipt_order)];
+        parts.extend(accounts.map(DerivedPart::Accounts));
         parts.into_par_iter().try_for_each(|part| {
             let batch = derived_batch(&self.db, part)?;
             Ok::<_, LedgerError>(self.db.write_opt(batch, &unlogged)?)
         })?;
         let mut markers = WriteBatch::default();
-        if checkpoint_pages.is_some() {
-            markers.put_cf(self.cf(CF_TREE_PAGES)?, page_mark(height), []);
-        }
         if accounts.is_some() {
             markers.put_cf(self.cf(CF_ACCOUNTS)?, DERIVED_HEIGHT, height.to_be_bytes());
         }
@@ -1125,9 +1111,9 @@ fn write_checkpoint(
     mut pages: Vec<NewPage>,
     accounts: &AccountMap,
 ) -> Result<(), LedgerError> {
-    unwritten_pages::sort_for_writing(&mut pages);
     const PAGES_PER_BATCH: usize = 1024;
     const ACCOUNTS_PER_BATCH: usize = 4096;
+    unwritten_pages::sort_for_writing(&mut pages);
     let mut unlogged = WriteOptions::default();
     unlogged.disable_wal(true);
     let accounts = unwritten_accounts::sorted(accounts);
@@ -1253,7 +1239,7 @@ impl LedgerStore {
                     &receipts,
                 )?;
             } else {
-                self.write_derived(height, None, accounts, &receipts)?;
+                self.write_derived(height, accounts, &receipts)?;
             }
         }
         if unmarked {
@@ -1616,8 +1602,8 @@ fn remove_pages_above(db: &DB, latest: u64) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// One batch of a block's derived records: a share of its pages (by index, in key order), its
-/// accounts, or its receipts (by transaction hash).
+/// One batch of derived records: a share of a checkpoint's pages or accounts (in key order), or
+/// a block's receipts (by transaction hash).
 enum DerivedPart<'a> {
     Pages(&'a [NewPage]),
     Accounts(&'a [(Address, Account)]),
