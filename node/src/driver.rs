@@ -17,7 +17,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -40,7 +40,7 @@ use crate::{
     evidence::{self, EvidencePool},
     network::{GossipId, NetCommand, NetEvent, Topic, Verdict},
     shared::Shared,
-    wal::{RecordKind, Wal},
+    wal::{Record, RecordKind, Wal},
     wire::{
         self, ConsensusGossip, GossipEnvelope, SyncRequest, SyncResponse, WalMessage,
         WireCertificate,
@@ -108,6 +108,8 @@ pub struct Driver {
     validators: ValidatorSet<Ctx>,
     validators_height: u64,
     candidates: HashMap<BlockId, (u64, Candidate)>,
+    /// The blocks of the current height already in the write-ahead log.
+    logged_blocks: HashSet<BlockId>,
     /// This node's messages of the current height, re-sent until it is decided.
     own_messages: Vec<SignedMessage<Ctx>>,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
@@ -167,15 +169,39 @@ impl Driver {
         let committed = meta.latest_height;
         let resume = committed.saturating_add(1);
         let mut recovered = Vec::new();
+        let mut candidates = HashMap::new();
+        let mut logged_blocks = HashSet::new();
         for record in recovered_log.at_height(resume) {
-            if record.kind != RecordKind::OwnSigned {
-                continue;
-            }
-            match wire::decode::<WalMessage>("log record", &record.payload)
-                .and_then(|m| SignedMessage::try_from(&m))
-            {
-                Ok(message) => recovered.push(message),
-                Err(error) => warn!(%error, "unreadable own record in the write-ahead log"),
+            match record.kind {
+                RecordKind::OwnSigned => {
+                    match wire::decode::<WalMessage>("log record", &record.payload)
+                        .and_then(|m| SignedMessage::try_from(&m))
+                    {
+                        Ok(message) => recovered.push(message),
+                        Err(error) => {
+                            warn!(%error, "unreadable own record in the write-ahead log")
+                        }
+                    }
+                }
+                // Checked again like any proposal's block before it is voted for or committed.
+                RecordKind::Block => match Block::decode(&record.payload) {
+                    Ok(block) => {
+                        let id = block.hash().0;
+                        logged_blocks.insert(id);
+                        candidates.insert(
+                            id,
+                            (
+                                resume,
+                                Candidate {
+                                    block,
+                                    execution: None,
+                                },
+                            ),
+                        );
+                    }
+                    Err(error) => warn!(%error, "unreadable block in the write-ahead log"),
+                },
+                RecordKind::Received | RecordKind::HeightStarted => {}
             }
         }
         if !recovered.is_empty() {
@@ -208,7 +234,8 @@ impl Driver {
             height: 0,
             validators,
             validators_height: resume,
-            candidates: HashMap::new(),
+            candidates,
+            logged_blocks,
             own_messages: Vec::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
@@ -276,6 +303,9 @@ impl Driver {
         self.own_messages.clear();
         self.undelivered_decision = None;
         self.candidates.retain(|_, (h, _)| *h >= height);
+        // The log was rolled over to this height: a restarted node keeps what it recovered.
+        let candidates = &self.candidates;
+        self.logged_blocks.retain(|id| candidates.contains_key(id));
         self.timers
             .retain(|Reverse((_, _, timer))| !matches!(timer, Timer::Core(t) if t.height < height));
         let validators = self.validators_for(height);
@@ -371,11 +401,30 @@ impl Driver {
     fn carry_out(&mut self, output: Output<Ctx>) -> Result<Option<Input<Ctx>>, NodeError> {
         match output {
             Output::PersistAndBroadcast(message) => {
-                let payload = wire::encode(&WalMessage::from(&message));
-                tokio::task::block_in_place(|| {
-                    self.wal
-                        .append(RecordKind::OwnSigned, message.height(), &payload)
-                })?;
+                let height = message.height();
+                let mut records = Vec::with_capacity(2);
+                // The block goes into the log before the first message about it, in the same
+                // write: a restarted node never re-sends a proposal or a vote without its block.
+                let value = match &message {
+                    SignedMessage::Proposal(proposal) => Some(proposal.proposal.value),
+                    SignedMessage::Vote(vote) => vote.vote.value,
+                };
+                if let Some(id) = value.filter(|id| !self.logged_blocks.contains(id)) {
+                    if let Some((_, candidate)) = self.candidates.get(&id) {
+                        records.push(Record::new(
+                            RecordKind::Block,
+                            height,
+                            candidate.block.encode(),
+                        ));
+                        self.logged_blocks.insert(id);
+                    }
+                }
+                records.push(Record::new(
+                    RecordKind::OwnSigned,
+                    height,
+                    wire::encode(&WalMessage::from(&message)),
+                ));
+                tokio::task::block_in_place(|| self.wal.append_batch(&records))?;
                 self.broadcast(&message);
                 self.own_messages.push(message);
                 Ok(None)

@@ -21,7 +21,7 @@
 //!  offset  size  field
 //!  0       4     length    u32: payload length in bytes, at most MAX_PAYLOAD_LEN
 //!  4       4     checksum  u32: CRC-32 (IEEE) of the bytes from offset 8 to the record's end
-//!  8       1     kind      u8: 1 = OwnSigned, 2 = Received, 3 = HeightStarted
+//!  8       1     kind      u8: 1 = OwnSigned, 2 = Received, 3 = HeightStarted, 4 = Block
 //!  9       8     height    u64: the consensus height the record belongs to
 //!  17      len   payload
 //! ```
@@ -124,9 +124,9 @@ pub const TEMP_FILE_NAME: &str = "consensus.wal.tmp";
 /// Bytes in a record's header: length, checksum, kind, height.
 pub const HEADER_LEN: usize = 17;
 
-/// The largest payload a record may carry (1 MiB). Larger is refused on write; a larger length on
-/// read is damage.
-pub const MAX_PAYLOAD_LEN: usize = 1 << 20;
+/// The largest payload a record may carry: the largest block the ledger accepts, and room to
+/// spare. Larger is refused on write; a larger length on read is damage.
+pub const MAX_PAYLOAD_LEN: usize = cairn_ledger::block::MAX_BLOCK_BYTES + (64 << 10);
 
 /// What a record holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -139,6 +139,11 @@ pub enum RecordKind {
     /// The node started this height; written by [`Wal::start_height`] as the first record of the
     /// rewritten log. The payload is empty.
     HeightStarted,
+    /// A block this node signed a message about (proposed it, or voted for it), logged ahead of
+    /// that message: a restarted node that re-sends the message has the block to go with it. If
+    /// every validator stopped after precommitting a block and before committing it, the block
+    /// would otherwise exist nowhere, and the chain could never go on.
+    Block,
 }
 
 impl RecordKind {
@@ -148,6 +153,7 @@ impl RecordKind {
             RecordKind::OwnSigned => 1,
             RecordKind::Received => 2,
             RecordKind::HeightStarted => 3,
+            RecordKind::Block => 4,
         }
     }
 
@@ -157,6 +163,7 @@ impl RecordKind {
             1 => Some(RecordKind::OwnSigned),
             2 => Some(RecordKind::Received),
             3 => Some(RecordKind::HeightStarted),
+            4 => Some(RecordKind::Block),
             _ => None,
         }
     }

@@ -312,6 +312,27 @@ fn a_record_of_an_unknown_kind_is_refused_and_left_alone() {
 }
 
 #[test]
+fn a_block_as_large_as_the_ledger_allows_is_logged_ahead_of_its_vote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut wal, _) = Wal::open(dir.path()).unwrap();
+    let block: Vec<u8> = (0..cairn_ledger::block::MAX_BLOCK_BYTES)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    let records = vec![
+        Record::new(RecordKind::Block, 5, block),
+        Record::new(RecordKind::OwnSigned, 5, b"prevote".to_vec()),
+    ];
+    wal.append_batch(&records).unwrap();
+    wal.start_height(5).unwrap();
+    drop(wal);
+    let (_, recovered) = Wal::open(dir.path()).unwrap();
+    let at_five: Vec<&Record> = recovered.at_height(5).collect();
+    assert_eq!(at_five.len(), 3, "the height's start, the block and the vote");
+    assert_eq!(at_five[1], &records[0]);
+    assert_eq!(at_five[2], &records[1]);
+}
+
+#[test]
 fn start_height_drops_older_heights_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let records = vec![
