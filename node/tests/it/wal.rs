@@ -327,7 +327,11 @@ fn a_block_as_large_as_the_ledger_allows_is_logged_ahead_of_its_vote() {
     drop(wal);
     let (_, recovered) = Wal::open(dir.path()).unwrap();
     let at_five: Vec<&Record> = recovered.at_height(5).collect();
-    assert_eq!(at_five.len(), 3, "the height's start, the block and the vote");
+    assert_eq!(
+        at_five.len(),
+        3,
+        "the height's start, the block and the vote"
+    );
     assert_eq!(at_five[1], &records[0]);
     assert_eq!(at_five[2], &records[1]);
 }
