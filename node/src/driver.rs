@@ -123,6 +123,55 @@ pub struct Driver {
     events: mpsc::Receiver<NetEvent>,
 }
 
+/// What a restarted node takes back from its log for the height it resumes.
+struct Resumed {
+    /// Its own signed messages, to hand to the consensus core.
+    recovered: Vec<SignedMessage<Ctx>>,
+    /// The blocks those messages are about, checked again like any proposal's block before they
+    /// are voted for or committed.
+    candidates: HashMap<BlockId, (u64, Candidate)>,
+    /// The blocks the log holds already.
+    logged_blocks: HashSet<BlockId>,
+}
+
+fn resume_from_log<'a>(records: impl Iterator<Item = &'a Record>, resume: u64) -> Resumed {
+    let mut resumed = Resumed {
+        recovered: Vec::new(),
+        candidates: HashMap::new(),
+        logged_blocks: HashSet::new(),
+    };
+    for record in records {
+        match record.kind {
+            RecordKind::OwnSigned => {
+                match wire::decode::<WalMessage>("log record", &record.payload)
+                    .and_then(|m| SignedMessage::try_from(&m))
+                {
+                    Ok(message) => resumed.recovered.push(message),
+                    Err(error) => warn!(%error, "unreadable own record in the write-ahead log"),
+                }
+            }
+            RecordKind::Block => match Block::decode(&record.payload) {
+                Ok(block) if block.height() == resume => {
+                    let id = block.hash().0;
+                    resumed.logged_blocks.insert(id);
+                    let candidate = Candidate {
+                        block,
+                        execution: None,
+                    };
+                    resumed.candidates.insert(id, (resume, candidate));
+                }
+                Ok(block) => warn!(
+                    height = block.height(),
+                    resume, "a block of another height in the write-ahead log"
+                ),
+                Err(error) => warn!(%error, "unreadable block in the write-ahead log"),
+            },
+            RecordKind::Received | RecordKind::HeightStarted => {}
+        }
+    }
+    resumed
+}
+
 impl std::fmt::Debug for Driver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
@@ -168,42 +217,11 @@ impl Driver {
         let meta = shared.store.meta().ok_or(LedgerError::NoGenesis)?;
         let committed = meta.latest_height;
         let resume = committed.saturating_add(1);
-        let mut recovered = Vec::new();
-        let mut candidates = HashMap::new();
-        let mut logged_blocks = HashSet::new();
-        for record in recovered_log.at_height(resume) {
-            match record.kind {
-                RecordKind::OwnSigned => {
-                    match wire::decode::<WalMessage>("log record", &record.payload)
-                        .and_then(|m| SignedMessage::try_from(&m))
-                    {
-                        Ok(message) => recovered.push(message),
-                        Err(error) => {
-                            warn!(%error, "unreadable own record in the write-ahead log")
-                        }
-                    }
-                }
-                // Checked again like any proposal's block before it is voted for or committed.
-                RecordKind::Block => match Block::decode(&record.payload) {
-                    Ok(block) => {
-                        let id = block.hash().0;
-                        logged_blocks.insert(id);
-                        candidates.insert(
-                            id,
-                            (
-                                resume,
-                                Candidate {
-                                    block,
-                                    execution: None,
-                                },
-                            ),
-                        );
-                    }
-                    Err(error) => warn!(%error, "unreadable block in the write-ahead log"),
-                },
-                RecordKind::Received | RecordKind::HeightStarted => {}
-            }
-        }
+        let Resumed {
+            recovered,
+            candidates,
+            logged_blocks,
+        } = resume_from_log(recovered_log.at_height(resume), resume);
         if !recovered.is_empty() {
             info!(
                 height = resume,
@@ -1173,5 +1191,53 @@ impl Driver {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_ledger::{Address, BlockHeader, Hash};
+
+    use super::*;
+
+    fn block(height: u64) -> Block {
+        Block {
+            header: BlockHeader {
+                chain_id: "cairn-test".into(),
+                height,
+                time_ms: 1,
+                prev_hash: Hash::ZERO,
+                tx_root: Hash::ZERO,
+                evidence_root: Hash::ZERO,
+                state_root: Hash::ZERO,
+                validator_set_hash: Hash::ZERO,
+                proposer: Address([7; 20]),
+            },
+            transactions: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_restarted_node_takes_back_the_blocks_its_messages_are_about() {
+        let logged = block(5);
+        let records = [
+            Record::new(RecordKind::HeightStarted, 5, Vec::new()),
+            Record::new(RecordKind::Block, 5, logged.encode()),
+            Record::new(RecordKind::Block, 5, b"not a block".to_vec()),
+            // A block record can only hold the height it is logged at; one that does not is
+            // left out, not trusted.
+            Record::new(RecordKind::Block, 5, block(6).encode()),
+            Record::new(RecordKind::Received, 5, b"a peer's vote".to_vec()),
+        ];
+        let resumed = resume_from_log(records.iter(), 5);
+        let id = logged.hash().0;
+        assert!(resumed.recovered.is_empty());
+        assert_eq!(resumed.logged_blocks, HashSet::from([id]));
+        assert_eq!(resumed.candidates.len(), 1);
+        let (height, candidate) = &resumed.candidates[&id];
+        assert_eq!(*height, 5);
+        assert_eq!(candidate.block, logged);
+        assert!(candidate.execution.is_none());
     }
 }
