@@ -17,7 +17,7 @@
 
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
+    collections::{BTreeMap, BinaryHeap, HashMap},
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -74,6 +74,8 @@ enum Timer {
 struct Candidate {
     block: Block,
     execution: Option<BlockExecution>,
+    /// Whether the write-ahead log holds the block: once an own message is about it.
+    logged: bool,
 }
 
 /// Block sync's bookkeeping.
@@ -108,8 +110,6 @@ pub struct Driver {
     validators: ValidatorSet<Ctx>,
     validators_height: u64,
     candidates: HashMap<BlockId, (u64, Candidate)>,
-    /// The blocks of the current height already in the write-ahead log.
-    logged_blocks: HashSet<BlockId>,
     /// This node's messages of the current height, re-sent until it is decided.
     own_messages: Vec<SignedMessage<Ctx>>,
     timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
@@ -130,15 +130,12 @@ struct Resumed {
     /// The blocks those messages are about, checked again like any proposal's block before they
     /// are voted for or committed.
     candidates: HashMap<BlockId, (u64, Candidate)>,
-    /// The blocks the log holds already.
-    logged_blocks: HashSet<BlockId>,
 }
 
 fn resume_from_log<'a>(records: impl Iterator<Item = &'a Record>, resume: u64) -> Resumed {
     let mut resumed = Resumed {
         recovered: Vec::new(),
         candidates: HashMap::new(),
-        logged_blocks: HashSet::new(),
     };
     for record in records {
         match record.kind {
@@ -153,10 +150,10 @@ fn resume_from_log<'a>(records: impl Iterator<Item = &'a Record>, resume: u64) -
             RecordKind::Block => match Block::decode(&record.payload) {
                 Ok(block) if block.height() == resume => {
                     let id = block.hash().0;
-                    resumed.logged_blocks.insert(id);
                     let candidate = Candidate {
                         block,
                         execution: None,
+                        logged: true,
                     };
                     resumed.candidates.insert(id, (resume, candidate));
                 }
@@ -220,7 +217,6 @@ impl Driver {
         let Resumed {
             recovered,
             candidates,
-            logged_blocks,
         } = resume_from_log(recovered_log.at_height(resume), resume);
         if !recovered.is_empty() {
             info!(
@@ -253,7 +249,6 @@ impl Driver {
             validators,
             validators_height: resume,
             candidates,
-            logged_blocks,
             own_messages: Vec::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
@@ -321,9 +316,6 @@ impl Driver {
         self.own_messages.clear();
         self.undelivered_decision = None;
         self.candidates.retain(|_, (h, _)| *h >= height);
-        // The log was rolled over to this height: a restarted node keeps what it recovered.
-        let candidates = &self.candidates;
-        self.logged_blocks.retain(|id| candidates.contains_key(id));
         self.timers
             .retain(|Reverse((_, _, timer))| !matches!(timer, Timer::Core(t) if t.height < height));
         let validators = self.validators_for(height);
@@ -427,15 +419,14 @@ impl Driver {
                     SignedMessage::Proposal(proposal) => Some(proposal.proposal.value),
                     SignedMessage::Vote(vote) => vote.vote.value,
                 };
-                if let Some(id) = value.filter(|id| !self.logged_blocks.contains(id)) {
-                    if let Some((_, candidate)) = self.candidates.get(&id) {
-                        records.push(Record::new(
-                            RecordKind::Block,
-                            height,
-                            candidate.block.encode(),
-                        ));
-                        self.logged_blocks.insert(id);
-                    }
+                let candidate = value.and_then(|id| self.candidates.get_mut(&id));
+                if let Some((_, candidate)) = candidate.filter(|(_, c)| !c.logged) {
+                    records.push(Record::new(
+                        RecordKind::Block,
+                        height,
+                        candidate.block.encode(),
+                    ));
+                    candidate.logged = true;
                 }
                 records.push(Record::new(
                     RecordKind::OwnSigned,
@@ -633,6 +624,7 @@ impl Driver {
             Candidate {
                 block,
                 execution: Some(execution),
+                logged: false,
             },
         );
         Ok(id)
@@ -947,6 +939,7 @@ impl Driver {
                     Candidate {
                         block,
                         execution: None,
+                        logged: false,
                     },
                 );
                 if let Some(certificate) = self.undelivered_decision.take() {
@@ -1233,11 +1226,11 @@ mod tests {
         let resumed = resume_from_log(records.iter(), 5);
         let id = logged.hash().0;
         assert!(resumed.recovered.is_empty());
-        assert_eq!(resumed.logged_blocks, HashSet::from([id]));
         assert_eq!(resumed.candidates.len(), 1);
         let (height, candidate) = &resumed.candidates[&id];
         assert_eq!(*height, 5);
         assert_eq!(candidate.block, logged);
         assert!(candidate.execution.is_none());
+        assert!(candidate.logged);
     }
 }
