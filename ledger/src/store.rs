@@ -267,7 +267,7 @@ pub struct LedgerStore {
     /// The lowest height whose `changes` record may still be on disk.
     changes_from: AtomicU64,
     /// The live pages of the versions since the last checkpoint written.
-    unwritten: Arc<RwLock<UnwrittenPages>>,
+    unwritten: Arc<UnwrittenPages>,
     /// The accounts changed since the flat table last took them, at the last checkpoint written.
     unwritten_accounts: Arc<RwLock<UnwrittenAccounts>>,
     /// The thread writing the last checkpoint's pages and accounts, until it is joined.
@@ -361,7 +361,7 @@ impl LedgerStore {
             committing: RwLock::new(None),
             account_epoch: AtomicU64::new(0),
             changes_from: AtomicU64::new(0),
-            unwritten: Arc::new(RwLock::new(UnwrittenPages::default())),
+            unwritten: Arc::new(UnwrittenPages::default()),
             unwritten_accounts: Arc::new(RwLock::new(UnwrittenAccounts::default())),
             checkpoint_writer: Mutex::new(None),
             replay: Mutex::new(Replay::default()),
@@ -961,8 +961,6 @@ impl LedgerStore {
         let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
         let record_pages = || {
             self.unwritten
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
                 .record(&update.new_pages, &update.stale_pages, on_disk_through);
         };
         let record_accounts = || {
@@ -985,11 +983,7 @@ impl LedgerStore {
         self.finish_checkpoint()?;
         record_pages();
         record_accounts();
-        let live = self
-            .unwritten
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .live();
+        let live = self.unwritten.live();
         let accounts = self
             .unwritten_accounts
             .write()
@@ -1021,10 +1015,7 @@ impl LedgerStore {
                 match &written {
                     Ok(()) => {
                         // Only now: until RocksDB holds them, readers find them in memory.
-                        unwritten
-                            .write()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .checkpoint_written(height);
+                        unwritten.checkpoint_written(height);
                         unwritten_accounts
                             .write()
                             .unwrap_or_else(PoisonError::into_inner)
@@ -1723,11 +1714,7 @@ impl PageSource for LedgerStore {
                 return Ok(page);
             }
         }
-        let unwritten = self
-            .unwritten
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key);
+        let unwritten = self.unwritten.get(key);
         if let Some(page) = unwritten.filter(|page| page.hash() == *expected) {
             self.page_cache
                 .insert_if_newer(position, (key.version, page.clone()));

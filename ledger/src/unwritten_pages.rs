@@ -7,14 +7,29 @@
 //! accounts a block rewrites about 35,000 pages, and between two checkpoints most positions are
 //! rewritten several times. A replay of old versions (see the store) holds its pages here too.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard},
+};
 
 use foldhash::fast::RandomState;
+use rayon::prelude::*;
 
 use crate::tree::{node::Page, NewPage, PageKey};
 
+/// The held pages are split by the first nibble of their path, each part under a lock of its
+/// own, so that a block's tens of thousands of inserts and removals run on all cores. No lock is
+/// held while work is handed to the thread pool: a thread that waits for its pool's work may run
+/// other work meanwhile, which may want the same lock. The root page goes with the first part.
+const SHARDS: usize = 16;
+
 #[derive(Default)]
 pub(crate) struct UnwrittenPages {
+    shards: [RwLock<Shard>; SHARDS],
+}
+
+#[derive(Default)]
+struct Shard {
     /// Tens of thousands of pages come and go each block: a fast hasher, not a DoS-resistant
     /// one, since page keys follow from hashes no one chooses cheaply.
     pages: HashMap<PageKey, Page, RandomState>,
@@ -24,36 +39,9 @@ pub(crate) struct UnwrittenPages {
     superseded: Vec<PageKey>,
 }
 
-impl UnwrittenPages {
-    pub(crate) fn get(&self, key: &PageKey) -> Option<Page> {
-        self.pages.get(key).cloned()
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.pages.len()
-    }
-
-    /// Takes in a committed version's pages. `stale` are the pages it no longer uses; those held
-    /// here (written after `on_disk_through`, the last checkpoint) will never be written.
-    pub(crate) fn record(&mut self, new: &[NewPage], stale: &[PageKey], on_disk_through: u64) {
-        for key in std::mem::take(&mut self.superseded) {
-            self.pages.remove(&key);
-        }
-        self.pages.extend(
-            new.iter()
-                .map(|written| (written.key, written.page.clone())),
-        );
-        self.superseded = stale
-            .iter()
-            .filter(|key| key.version > on_disk_through)
-            .copied()
-            .collect();
-    }
-
-    /// The pages the latest recorded version uses, for a checkpoint to write, in no order: the
-    /// writer sorts them (see [`sort_for_writing`]) off the commit's path.
-    pub(crate) fn live(&self) -> Vec<NewPage> {
+impl Shard {
+    /// The pages the latest recorded version uses.
+    fn live(&self) -> Vec<NewPage> {
         let superseded: HashSet<&PageKey, RandomState> = self.superseded.iter().collect();
         self.pages
             .iter()
@@ -64,15 +52,84 @@ impl UnwrittenPages {
             })
             .collect()
     }
+}
+
+fn shard_of(key: &PageKey) -> usize {
+    usize::from(key.path[0] >> 4)
+}
+
+impl UnwrittenPages {
+    fn read(&self, shard: usize) -> RwLockReadGuard<'_, Shard> {
+        self.shards[shard]
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self, shard: usize) -> RwLockWriteGuard<'_, Shard> {
+        self.shards[shard]
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn get(&self, key: &PageKey) -> Option<Page> {
+        self.read(shard_of(key)).pages.get(key).cloned()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        (0..SHARDS).map(|shard| self.read(shard).pages.len()).sum()
+    }
+
+    /// Takes in a committed version's pages. `stale` are the pages it no longer uses; those held
+    /// here (written after `on_disk_through`, the last checkpoint) will never be written. One
+    /// version is recorded at a time.
+    pub(crate) fn record(&self, new: &[NewPage], stale: &[PageKey], on_disk_through: u64) {
+        let mut new_by_shard: [Vec<&NewPage>; SHARDS] = Default::default();
+        for written in new {
+            new_by_shard[shard_of(&written.key)].push(written);
+        }
+        let mut stale_by_shard: [Vec<PageKey>; SHARDS] = Default::default();
+        for key in stale.iter().filter(|key| key.version > on_disk_through) {
+            stale_by_shard[shard_of(key)].push(*key);
+        }
+        new_by_shard
+            .into_par_iter()
+            .zip(stale_by_shard)
+            .enumerate()
+            .for_each(|(shard, (new, stale))| {
+                let mut shard = self.write(shard);
+                for key in std::mem::replace(&mut shard.superseded, stale) {
+                    shard.pages.remove(&key);
+                }
+                shard.pages.extend(
+                    new.into_iter()
+                        .map(|written| (written.key, written.page.clone())),
+                );
+            });
+    }
+
+    /// The pages the latest recorded version uses, for a checkpoint to write, in no order: the
+    /// writer sorts them (see [`sort_for_writing`]) off the commit's path.
+    pub(crate) fn live(&self) -> Vec<NewPage> {
+        let live: Vec<Vec<NewPage>> = (0..SHARDS)
+            .into_par_iter()
+            .map(|shard| self.read(shard).live())
+            .collect();
+        live.concat()
+    }
 
     /// Lets go of the pages the checkpoint at `checkpoint` wrote, once RocksDB holds them: all
     /// of its versions and earlier but the superseded ones, which stay until the next version,
     /// as [`UnwrittenPages::record`] says, and are never written. Pages of the versions after
-    /// it, recorded while it was written, stay.
-    pub(crate) fn checkpoint_written(&mut self, checkpoint: u64) {
-        let superseded: HashSet<&PageKey, RandomState> = self.superseded.iter().collect();
-        self.pages
-            .retain(|key, _| key.version > checkpoint || superseded.contains(key));
+    /// it, recorded while it was written, stay. Runs on the checkpoint's writer, one part at a
+    /// time, outside the thread pool.
+    pub(crate) fn checkpoint_written(&self, checkpoint: u64) {
+        for shard in 0..SHARDS {
+            let mut shard = self.write(shard);
+            let Shard { pages, superseded } = &mut *shard;
+            let superseded: HashSet<&PageKey, RandomState> = superseded.iter().collect();
+            pages.retain(|key, _| key.version > checkpoint || superseded.contains(key));
+        }
     }
 }
 
@@ -108,7 +165,7 @@ mod tests {
 
     #[test]
     fn replaced_pages_go_one_version_late_and_are_never_written() {
-        let mut unwritten = UnwrittenPages::default();
+        let unwritten = UnwrittenPages::default();
         // Version 1 writes two pages over a checkpoint at 0.
         unwritten.record(&[written(key(1, 0x10)), written(key(1, 0x20))], &[], 0);
         // Version 2 replaces one of them and one that a checkpoint wrote.
