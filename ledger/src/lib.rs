@@ -33,6 +33,7 @@ pub mod tree;
 pub mod tx;
 mod unwritten_accounts;
 mod unwritten_pages;
+mod unwritten_receipts;
 
 pub use account::Account;
 pub use address::Address;

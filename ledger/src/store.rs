@@ -24,8 +24,8 @@
 //! pruning of old tree versions. That batch is the commit: after a crash at any moment the store
 //! is at the last block whose batch landed, never between two.
 //!
-//! What follows from a committed block alone (the transaction index and, at checkpoints, the
-//! tree pages and the flat accounts) is written next, without RocksDB's log:
+//! What follows from a committed block alone (the tree pages, the flat accounts and the
+//! transaction index, all at checkpoints) is written later, without RocksDB's log:
 //! logging it cost a copy, a checksum and a write of every byte, and its bulk filled the log
 //! so fast that the small families were flushed, and compacted, four times as often. A crash
 //! loses what of it RocksDB had only in memory; each of those families loses a tail of heights
@@ -47,8 +47,10 @@
 //!
 //! The flat accounts table takes its records at checkpoints too: every account changed since the
 //! last one, once. Until then they are held in memory ([`UnwrittenAccounts`]), and reads of the
-//! latest state look there after the cache. A checkpoint's pages and accounts are written by a
-//! thread of its own, behind the blocks that follow, and stay readable in memory until written.
+//! latest state look there after the cache. So does the transaction index: each block's receipts
+//! are held in memory ([`UnwrittenReceipts`]) and looked up there first. A checkpoint's pages,
+//! accounts and receipts are written by a thread of its own, behind the blocks that follow, and
+//! stay readable in memory until written.
 //!
 //! # Writes
 //! Flushes and compactions use direct I/O where the filesystem takes it: they rewrite every
@@ -95,6 +97,7 @@ use crate::{
     tx::SignedTransaction,
     unwritten_accounts::{self, AccountMap, UnwrittenAccounts},
     unwritten_pages::{self, UnwrittenPages},
+    unwritten_receipts::{self, BlockReceipts, UnwrittenReceipts},
 };
 
 /// Bytes a write batch spends on a record besides its value: tag, family, lengths, and a key
@@ -270,7 +273,10 @@ pub struct LedgerStore {
     unwritten: Arc<UnwrittenPages>,
     /// The accounts changed since the flat table last took them, at the last checkpoint written.
     unwritten_accounts: Arc<RwLock<UnwrittenAccounts>>,
-    /// The thread writing the last checkpoint's pages and accounts, until it is joined.
+    /// The receipts of the blocks since the transaction index last took them, at the last
+    /// checkpoint written.
+    unwritten_receipts: Arc<RwLock<UnwrittenReceipts>>,
+    /// The thread writing the last checkpoint's pages, accounts and receipts, until it is joined.
     checkpoint_writer: Mutex<Option<JoinHandle<Result<(), LedgerError>>>>,
     /// The last version read by replay (see [`LedgerStore::read_tree`]).
     replay: Mutex<Replay>,
@@ -363,6 +369,7 @@ impl LedgerStore {
             changes_from: AtomicU64::new(0),
             unwritten: Arc::new(UnwrittenPages::default()),
             unwritten_accounts: Arc::new(RwLock::new(UnwrittenAccounts::default())),
+            unwritten_receipts: Arc::new(RwLock::new(UnwrittenReceipts::default())),
             checkpoint_writer: Mutex::new(None),
             replay: Mutex::new(Replay::default()),
             pages_durable: AtomicU64::new(0),
@@ -949,8 +956,9 @@ impl LedgerStore {
     }
 
     /// Writes what the committed block at `height` implies for the derived families. Its tree
-    /// pages and accounts join the unwritten ones, and a checkpoint writes the pages its tree
-    /// uses and the latest value of every account changed since the last one.
+    /// pages, accounts and receipts join the unwritten ones, and a checkpoint writes the pages its
+    /// tree uses, the latest value of every account changed since the last one, and the receipts
+    /// of the blocks since.
     fn write_version_derived(
         &self,
         height: u64,
@@ -963,60 +971,74 @@ impl LedgerStore {
             self.unwritten
                 .record(&update.new_pages, &update.stale_pages, on_disk_through);
         };
-        let record_accounts = || {
+        let record_accounts_and_receipts = || {
             self.unwritten_accounts
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .record(accounts);
+            self.unwritten_receipts
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .record(receipts);
         };
         if !height.is_multiple_of(TREE_CHECKPOINT_INTERVAL) {
-            let (derived, ()) = rayon::join(
-                || {
-                    record_accounts();
-                    self.write_derived(height, None, receipts)
-                },
-                record_pages,
-            );
-            return derived;
+            rayon::join(record_accounts_and_receipts, record_pages);
+            return Ok(());
         }
         // The checkpoint before was written long ago, 64 blocks back.
         self.finish_checkpoint()?;
         record_pages();
-        record_accounts();
+        record_accounts_and_receipts();
         let live = self.unwritten.live();
         let accounts = self
             .unwritten_accounts
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .begin_checkpoint();
-        self.write_derived(height, None, receipts)?;
-        self.spawn_checkpoint_writer(height, live, accounts)
+        let receipts = self
+            .unwritten_receipts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .begin_checkpoint();
+        self.spawn_checkpoint_writer(
+            height,
+            Checkpoint {
+                pages: live,
+                accounts,
+                receipts,
+            },
+        )
     }
 
-    /// Writes a checkpoint's pages and accounts on a thread of its own, behind the blocks that
-    /// follow: about 295,000 pages and 480,000 accounts at a million accounts under full load,
-    /// some 300 ms of work that the commit would otherwise wait for, once every 64 blocks.
+    /// Writes a checkpoint's pages, accounts and receipts on a thread of its own, behind the
+    /// blocks that follow: about 295,000 pages, 480,000 accounts and 640,000 receipts at a
+    /// million accounts under full load, some 500 ms of work that the commit would otherwise
+    /// wait for, once every 64 blocks.
     /// Until they are written, readers find them in memory; a crash before the marks land
     /// leaves the store at the checkpoint before, as for any derived record.
     fn spawn_checkpoint_writer(
         &self,
         height: u64,
-        pages: Vec<NewPage>,
-        accounts: Arc<AccountMap>,
+        checkpoint: Checkpoint,
     ) -> Result<(), LedgerError> {
         let db = Arc::clone(&self.db);
         let unwritten = Arc::clone(&self.unwritten);
         let unwritten_accounts = Arc::clone(&self.unwritten_accounts);
+        let unwritten_receipts = Arc::clone(&self.unwritten_receipts);
         let needs_reopen = Arc::clone(&self.needs_reopen);
         let writer = std::thread::Builder::new()
             .name("cairn-checkpoint".into())
             .spawn(move || {
-                let written = write_checkpoint(&db, height, pages, &accounts);
+                let written = write_checkpoint(&db, height, checkpoint);
                 match &written {
                     Ok(()) => {
                         // Only now: until RocksDB holds them, readers find them in memory.
                         unwritten.checkpoint_written(height);
                         unwritten_accounts
+                            .write()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .checkpoint_written();
+                        unwritten_receipts
                             .write()
                             .unwrap_or_else(PoisonError::into_inner)
                             .checkpoint_written();
@@ -1054,22 +1076,27 @@ impl LedgerStore {
         }
     }
 
-    /// Writes a height's receipts, and flat accounts when given (the latest of each through
-    /// `height`: only the rebuild on opening writes them directly), without the log, in batches
-    /// that RocksDB inserts side by side, one core each; then each family's height mark, once
-    /// all of its records are in. A checkpoint's pages and accounts have their own writer.
+    /// Writes a height's flat accounts (the latest of each through `height`) and receipts, those
+    /// that are given, straight to their families, without the log, in batches that RocksDB
+    /// inserts side by side, one core each; then each family's height mark, once all of its
+    /// records are in. Only the rebuild on opening writes them so: commits leave them to the
+    /// checkpoints.
     fn write_derived(
         &self,
         height: u64,
         accounts: Option<&[(Address, Account)]>,
-        receipts: &[Receipt],
+        receipts: Option<&[Receipt]>,
     ) -> Result<(), LedgerError> {
         let mut unlogged = WriteOptions::default();
         unlogged.disable_wal(true);
         // In key order, each insert into a memtable's skip list starts where the last ended.
-        let mut receipt_order: Vec<&Receipt> = receipts.iter().collect();
-        receipt_order.sort_unstable_by_key(|receipt| receipt.tx_hash);
-        let mut parts = vec![DerivedPart::Receipts(&receipt_order)];
+        let receipt_order: Option<Vec<&Receipt>> = receipts.map(|receipts| {
+            let mut order: Vec<&Receipt> = receipts.iter().collect();
+            order.sort_unstable_by_key(|receipt| receipt.tx_hash);
+            order
+        });
+        let mut parts: Vec<DerivedPart<'_>> = Vec::new();
+        parts.extend(receipt_order.as_deref().map(DerivedPart::Receipts));
         parts.extend(accounts.map(DerivedPart::Accounts));
         parts.into_par_iter().try_for_each(|part| {
             let batch = derived_batch(&self.db, part)?;
@@ -1079,7 +1106,9 @@ impl LedgerStore {
         if accounts.is_some() {
             markers.put_cf(self.cf(CF_ACCOUNTS)?, DERIVED_HEIGHT, height.to_be_bytes());
         }
-        markers.put_cf(self.cf(CF_TX_INDEX)?, DERIVED_HEIGHT, height.to_be_bytes());
+        if receipts.is_some() {
+            markers.put_cf(self.cf(CF_TX_INDEX)?, DERIVED_HEIGHT, height.to_be_bytes());
+        }
         Ok(self.db.write_opt(markers, &unlogged)?)
     }
 }
@@ -1093,32 +1122,50 @@ impl Drop for LedgerStore {
     }
 }
 
-/// Writes a checkpoint's pages and accounts without the log, in batches of a few hundred
-/// kilobytes so that a commit's batch, which RocksDB may write in one group with one of them,
-/// never waits long; then their marks.
-fn write_checkpoint(
-    db: &DB,
-    height: u64,
-    mut pages: Vec<NewPage>,
-    accounts: &AccountMap,
-) -> Result<(), LedgerError> {
+/// What a checkpoint writes: the pages its tree uses, the latest value of every account changed
+/// since the last one, and the receipts of the blocks since.
+struct Checkpoint {
+    pages: Vec<NewPage>,
+    accounts: Arc<AccountMap>,
+    receipts: Arc<BlockReceipts>,
+}
+
+/// Writes a checkpoint without the log, in batches of a few hundred kilobytes so that a
+/// commit's batch, which RocksDB may write in one group with one of them, never waits long; then
+/// their marks.
+fn write_checkpoint(db: &DB, height: u64, checkpoint: Checkpoint) -> Result<(), LedgerError> {
     const PAGES_PER_BATCH: usize = 1024;
-    const ACCOUNTS_PER_BATCH: usize = 4096;
+    const RECORDS_PER_BATCH: usize = 4096;
+    let Checkpoint {
+        mut pages,
+        accounts,
+        receipts,
+    } = checkpoint;
     unwritten_pages::sort_for_writing(&mut pages);
     let mut unlogged = WriteOptions::default();
     unlogged.disable_wal(true);
-    let accounts = unwritten_accounts::sorted(accounts);
-    let parts = pages.chunks(PAGES_PER_BATCH).map(DerivedPart::Pages).chain(
-        accounts
-            .chunks(ACCOUNTS_PER_BATCH)
-            .map(DerivedPart::Accounts),
-    );
+    let accounts = unwritten_accounts::sorted(&accounts);
+    let receipts = unwritten_receipts::sorted(&receipts);
+    let parts = pages
+        .chunks(PAGES_PER_BATCH)
+        .map(DerivedPart::Pages)
+        .chain(
+            accounts
+                .chunks(RECORDS_PER_BATCH)
+                .map(DerivedPart::Accounts),
+        )
+        .chain(
+            receipts
+                .chunks(RECORDS_PER_BATCH)
+                .map(DerivedPart::Receipts),
+        );
     for part in parts {
         db.write_opt(derived_batch(db, part)?, &unlogged)?;
     }
     let mut markers = WriteBatch::default();
     markers.put_cf(cf(db, CF_TREE_PAGES)?, page_mark(height), []);
     markers.put_cf(cf(db, CF_ACCOUNTS)?, DERIVED_HEIGHT, height.to_be_bytes());
+    markers.put_cf(cf(db, CF_TX_INDEX)?, DERIVED_HEIGHT, height.to_be_bytes());
     Ok(db.write_opt(markers, &unlogged)?)
 }
 
@@ -1230,7 +1277,8 @@ impl LedgerStore {
                     &receipts,
                 )?;
             } else {
-                self.write_derived(height, accounts, &receipts)?;
+                let receipts = (height > receipts_held).then_some(&receipts[..]);
+                self.write_derived(height, accounts, receipts)?;
             }
         }
         if unmarked {
@@ -1472,11 +1520,20 @@ impl LedgerStore {
 
     /// Where a committed transaction is, and what it did.
     pub fn receipt(&self, tx_hash: &Hash) -> Result<Option<Receipt>, LedgerError> {
-        let receipt: Option<Receipt> = self
-            .db
-            .get_cf(self.cf(CF_TX_INDEX)?, tx_hash.0)?
-            .map(|bytes| encoding::decode("receipt", &bytes))
-            .transpose()?;
+        // Memory first: a checkpoint's receipts leave it only once RocksDB holds them.
+        let unwritten = self
+            .unwritten_receipts
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tx_hash);
+        let receipt = match unwritten {
+            Some(receipt) => Some(receipt),
+            None => self
+                .db
+                .get_cf(self.cf(CF_TX_INDEX)?, tx_hash.0)?
+                .map(|bytes| encoding::decode("receipt", &bytes))
+                .transpose()?,
+        };
         Ok(receipt.filter(|receipt| self.is_committed(receipt.height)))
     }
 
@@ -1593,8 +1650,8 @@ fn remove_pages_above(db: &DB, latest: u64) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// One batch of derived records: a share of a checkpoint's pages or accounts (in key order), or
-/// a block's receipts (by transaction hash).
+/// One batch of derived records: a share of a checkpoint's pages, accounts or receipts, in key
+/// order.
 enum DerivedPart<'a> {
     Pages(&'a [NewPage]),
     Accounts(&'a [(Address, Account)]),

@@ -217,6 +217,54 @@ fn the_caches_never_change_an_answer() {
     assert_eq!(a.hash(), b.hash());
 }
 
+/// Receipts reach the transaction index only at checkpoints; until then they are held in memory,
+/// and a reopened store holds again those of the blocks after its last checkpoint. Every
+/// receipt reads the same wherever it is.
+#[test]
+fn every_receipt_reads_back_across_checkpoints_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = TREE_CHECKPOINT_INTERVAL + 5;
+    let mut expected = Vec::new();
+    {
+        let store = open_funded_store(dir.path(), config(100), 3, 1_000).unwrap();
+        for nonce in 0..blocks {
+            let txs: Vec<_> = (0..3)
+                .map(|sender| {
+                    transfer(
+                        &test_key(sender),
+                        TEST_CHAIN_ID,
+                        nonce,
+                        test_address(9),
+                        1,
+                        1,
+                    )
+                })
+                .collect();
+            let block = commit_next_block(&store, test_address(2), txs).unwrap();
+            for (index, signed) in block.transactions.iter().enumerate() {
+                let receipt = store.receipt(&signed.hash()).unwrap().unwrap();
+                assert_eq!((receipt.height, receipt.index as usize), (nonce + 1, index));
+                expected.push(receipt);
+            }
+        }
+        for receipt in &expected {
+            assert_eq!(
+                store.receipt(&receipt.tx_hash).unwrap().as_ref(),
+                Some(receipt)
+            );
+        }
+    }
+    let store = open_funded_store(dir.path(), config(100), 3, 1_000).unwrap();
+    for receipt in &expected {
+        assert_eq!(
+            store.receipt(&receipt.tx_hash).unwrap().as_ref(),
+            Some(receipt)
+        );
+    }
+    let unknown = transfer(&test_key(0), TEST_CHAIN_ID, blocks, test_address(9), 1, 1);
+    assert_eq!(store.receipt(&unknown.hash()).unwrap(), None);
+}
+
 #[test]
 fn readers_never_see_an_account_go_back_in_time() {
     // Readers race the commits on a cache too small to keep anything for long. The cache takes a
