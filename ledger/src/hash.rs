@@ -122,6 +122,10 @@ impl AsRef<[u8]> for Hash {
 /// The root of a binary Merkle tree over `leaves` (RFC 6962 shape: leaves and inner nodes are
 /// domain-separated, an odd node is promoted, not duplicated, so no two lists share a root).
 pub fn merkle_root(leaves: &[Hash]) -> Hash {
+    /// Below this many leaves a subtree is hashed on the current thread. A block of 10,000
+    /// transactions takes some 30,000 SHA-256 blocks to reach its root: about 1.5 ms on one
+    /// core, on the path between execution and commit.
+    const PARALLEL_MIN_LEAVES: usize = 1024;
     fn node(leaves: &[Hash]) -> Hash {
         match leaves {
             [] => Hash::ZERO,
@@ -129,7 +133,12 @@ pub fn merkle_root(leaves: &[Hash]) -> Hash {
             _ => {
                 let split = leaves.len().next_power_of_two() / 2;
                 let (left, right) = leaves.split_at(split);
-                Hash::digest_parts(&[&[0x01], node(left).as_ref(), node(right).as_ref()])
+                let (left, right) = if leaves.len() >= PARALLEL_MIN_LEAVES {
+                    rayon::join(|| node(left), || node(right))
+                } else {
+                    (node(left), node(right))
+                };
+                Hash::digest_parts(&[&[0x01], left.as_ref(), right.as_ref()])
             }
         }
     }
