@@ -80,13 +80,30 @@ impl ChildRef {
 }
 
 /// Where a page lives: the version that wrote it and the key bits that lead to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PageKey {
     pub version: u64,
     /// Depth of the page's root in pages (its bit depth divided by [`PAGE_LEVELS`]).
     pub level: u8,
     /// The key's first `level * PAGE_LEVELS` bits; the rest is zero.
     pub path: [u8; 32],
+}
+
+/// Hashes the version, the level and the path's first 128 bits. The path is a prefix of a
+/// SHA-256 digest, so those bits tell pages apart as well as all 256 do (keys that share them
+/// cost some 2^64 hashes to find), and four words hash in a fraction of the time of 41 bytes:
+/// the store looks up some 70,000 page keys a block.
+impl std::hash::Hash for PageKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut front = [0u8; 8];
+        let mut back = [0u8; 8];
+        front.copy_from_slice(&self.path[..8]);
+        back.copy_from_slice(&self.path[8..16]);
+        state.write_u64(self.version);
+        state.write_u8(self.level);
+        state.write_u64(u64::from_ne_bytes(front));
+        state.write_u64(u64::from_ne_bytes(back));
+    }
 }
 
 impl PageKey {
