@@ -124,7 +124,7 @@ impl Chain {
         transactions: Vec<SignedTransaction>,
         policy: SignaturePolicy<'_>,
     ) -> usize {
-        let (block, execution) = self
+        let (block, mut execution) = self
             .store
             .propose_block(
                 self.block_index,
@@ -134,7 +134,9 @@ impl Chain {
                 policy,
             )
             .unwrap();
-        self.store.commit_block(&block, &execution, b"").unwrap();
+        self.store
+            .commit_block(&block, &mut execution, b"")
+            .unwrap();
         execution.changed_accounts.len()
     }
 }

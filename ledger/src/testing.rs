@@ -69,13 +69,13 @@ pub fn commit_next_block(
     transactions: Vec<SignedTransaction>,
 ) -> Result<Block, LedgerError> {
     let height = store.latest_height().ok_or(LedgerError::NoGenesis)? + 1;
-    let (block, execution) = store.propose_block(
+    let (block, mut execution) = store.propose_block(
         height,
         proposer,
         Hash::ZERO,
         transactions,
         SignaturePolicy::VerifyAll,
     )?;
-    store.commit_block(&block, &execution, b"test-certificate")?;
+    store.commit_block(&block, &mut execution, b"test-certificate")?;
     Ok(block)
 }

@@ -83,8 +83,8 @@ impl UnwrittenPages {
     /// Takes in a committed version's pages. `stale` are the pages it no longer uses; those held
     /// here (written after `on_disk_through`, the last checkpoint) will never be written. One
     /// version is recorded at a time.
-    pub(crate) fn record(&self, new: &[NewPage], stale: &[PageKey], on_disk_through: u64) {
-        let mut new_by_shard: [Vec<&NewPage>; SHARDS] = Default::default();
+    pub(crate) fn record(&self, new: Vec<NewPage>, stale: &[PageKey], on_disk_through: u64) {
+        let mut new_by_shard: [Vec<NewPage>; SHARDS] = Default::default();
         for written in new {
             new_by_shard[shard_of(&written.key)].push(written);
         }
@@ -101,10 +101,9 @@ impl UnwrittenPages {
                 for key in std::mem::replace(&mut shard.superseded, stale) {
                     shard.pages.remove(&key);
                 }
-                shard.pages.extend(
-                    new.into_iter()
-                        .map(|written| (written.key, written.page.clone())),
-                );
+                shard
+                    .pages
+                    .extend(new.into_iter().map(|written| (written.key, written.page)));
             });
     }
 
@@ -167,16 +166,20 @@ mod tests {
     fn replaced_pages_go_one_version_late_and_are_never_written() {
         let unwritten = UnwrittenPages::default();
         // Version 1 writes two pages over a checkpoint at 0.
-        unwritten.record(&[written(key(1, 0x10)), written(key(1, 0x20))], &[], 0);
+        unwritten.record(vec![written(key(1, 0x10)), written(key(1, 0x20))], &[], 0);
         // Version 2 replaces one of them and one that a checkpoint wrote.
-        unwritten.record(&[written(key(2, 0x10))], &[key(1, 0x10), key(0, 0x30)], 0);
+        unwritten.record(
+            vec![written(key(2, 0x10))],
+            &[key(1, 0x10), key(0, 0x30)],
+            0,
+        );
         // A reader of version 1 still finds its page.
         assert!(unwritten.get(&key(1, 0x10)).is_some());
-        unwritten.record(&[], &[], 0);
+        unwritten.record(vec![], &[], 0);
         assert!(unwritten.get(&key(1, 0x10)).is_none());
         assert_eq!(unwritten.len(), 2);
         // A checkpoint at 4 replaces the page of version 1 and writes what its tree uses.
-        unwritten.record(&[written(key(4, 0x20))], &[key(1, 0x20)], 0);
+        unwritten.record(vec![written(key(4, 0x20))], &[key(1, 0x20)], 0);
         let live = |unwritten: &UnwrittenPages| -> Vec<PageKey> {
             let mut live = unwritten.live();
             sort_for_writing(&mut live);
@@ -187,14 +190,14 @@ mod tests {
         unwritten.checkpoint_written(4);
         // The replaced page stays for one version more, and is never written.
         assert!(unwritten.get(&key(1, 0x20)).is_some());
-        unwritten.record(&[], &[], 4);
+        unwritten.record(vec![], &[], 4);
         assert_eq!(unwritten.len(), 0);
         // A checkpoint written behind the versions after it keeps their pages, and its own
         // until it is written: version 9 replaced one of them meanwhile.
-        unwritten.record(&[written(key(8, 0x10)), written(key(8, 0x20))], &[], 4);
+        unwritten.record(vec![written(key(8, 0x10)), written(key(8, 0x20))], &[], 4);
         assert_eq!(live(&unwritten), vec![key(8, 0x10), key(8, 0x20)]);
-        unwritten.record(&[written(key(9, 0x10))], &[key(8, 0x10)], 8);
-        unwritten.record(&[], &[], 8);
+        unwritten.record(vec![written(key(9, 0x10))], &[key(8, 0x10)], 8);
+        unwritten.record(vec![], &[], 8);
         assert!(unwritten.get(&key(8, 0x10)).is_some());
         unwritten.checkpoint_written(8);
         assert!(unwritten.get(&key(8, 0x10)).is_none());

@@ -760,7 +760,7 @@ impl Driver {
         synced: bool,
     ) -> Result<(), NodeError> {
         let height = block.height();
-        let execution = match execution {
+        let mut execution = match execution {
             Some(execution) => execution,
             None => {
                 let started = Instant::now();
@@ -784,7 +784,7 @@ impl Driver {
         tokio::task::block_in_place(|| {
             self.shared
                 .store
-                .commit_block(&block, &execution, &certificate_bytes)
+                .commit_block(&block, &mut execution, &certificate_bytes)
         })?;
         let commit_seconds = started.elapsed().as_secs_f64();
         self.shared

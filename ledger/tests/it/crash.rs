@@ -154,11 +154,11 @@ fn a_killed_writer_leaves_a_consistent_store() {
     let fresh = open(fresh_dir.path());
     for height in 1..=last_height {
         let block = crashed.block(height).unwrap().unwrap();
-        let execution = fresh
+        let mut execution = fresh
             .execute_block(&block, SignaturePolicy::VerifyAll)
             .unwrap();
         fresh
-            .commit_block(&block, &execution, b"test-certificate")
+            .commit_block(&block, &mut execution, b"test-certificate")
             .unwrap();
     }
     assert_eq!(

@@ -26,7 +26,7 @@ fn evidence_is_committed_once_and_refused_after() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_funded_store(dir.path(), StoreConfig::default(), 4, 1_000).unwrap();
     let evidence = vec![b"first equivocation".to_vec(), b"second one".to_vec()];
-    let (block, execution) = propose(&store, evidence.clone()).unwrap();
+    let (block, mut execution) = propose(&store, evidence.clone()).unwrap();
     assert_eq!(
         block.header.evidence_root,
         cairn_ledger::Block::compute_evidence_root(&evidence)
@@ -34,7 +34,7 @@ fn evidence_is_committed_once_and_refused_after() {
     store
         .execute_block(&block, SignaturePolicy::VerifyAll)
         .unwrap();
-    store.commit_block(&block, &execution, b"cert").unwrap();
+    store.commit_block(&block, &mut execution, b"cert").unwrap();
     assert_eq!(
         store.evidence_height(&Hash::digest(&evidence[0])).unwrap(),
         Some(1)

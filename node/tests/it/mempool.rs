@@ -63,9 +63,9 @@ fn propose(
 
 /// Proposes `transactions` as the next block, commits it, and tells the pool, as the node does.
 fn commit(store: &LedgerStore, pool: &mut Mempool, transactions: Vec<SignedTransaction>) {
-    let (block, execution) = propose(store, transactions, SignaturePolicy::VerifyAll).unwrap();
+    let (block, mut execution) = propose(store, transactions, SignaturePolicy::VerifyAll).unwrap();
     store
-        .commit_block(&block, &execution, b"test-certificate")
+        .commit_block(&block, &mut execution, b"test-certificate")
         .unwrap();
     pool.on_block_committed(&execution.tx_hashes, &execution.changed_accounts);
 }
@@ -546,7 +546,7 @@ fn blocks_skip_the_signatures_the_pool_checked() {
     assert_eq!(skipped, 3, "all but the unseen transaction");
 
     // The same closure shape over the pool itself, as the node writes it, on the received block.
-    let execution = store
+    let mut execution = store
         .execute_block(
             &block,
             SignaturePolicy::SkipVerified(&|hash| pool.was_verified(hash)),
@@ -571,7 +571,7 @@ fn blocks_skip_the_signatures_the_pool_checked() {
     ));
 
     store
-        .commit_block(&block, &execution, b"test-certificate")
+        .commit_block(&block, &mut execution, b"test-certificate")
         .unwrap();
     pool.on_block_committed(&execution.tx_hashes, &execution.changed_accounts);
     assert!(pool.is_empty());

@@ -657,7 +657,7 @@ impl SignedChain {
         let recipient = Address::from_public_key(&devnet.account_keys[1].public_key());
         let transfer =
             cairn_ledger::testing::transfer(sender, genesis.chain_id(), 0, recipient, 77, 1);
-        let (block, execution) = store
+        let (block, mut execution) = store
             .propose_block(
                 1_700_000_000_000,
                 genesis.validators()[0].address(),
@@ -667,7 +667,7 @@ impl SignedChain {
             )
             .unwrap();
         store
-            .commit_block(&block, &execution, b"certificate")
+            .commit_block(&block, &mut execution, b"certificate")
             .unwrap();
         SignedChain {
             funded: recipient,
