@@ -1,7 +1,7 @@
 //! Decoded tree pages kept in memory, by their position in the tree.
 //!
-//! Every block reads and replaces the pages on its paths: at a million accounts, about 35,000 of
-//! each, nearly all in the top six levels of pages (depths 0 to 20, 1,118,481 positions). Near the
+//! Every block reads and replaces the pages on its paths: at a million accounts, about 21,800 of
+//! each, all in the top six levels of pages (depths 0 to 20, 1,118,481 positions). Near the
 //! root every position is occupied, and below that the positions fill as accounts grow. So the top
 //! levels that fit the cache's budget whole give each position a slot of its own, found by
 //! arithmetic on the path: no hashing, no eviction bookkeeping, one cache miss less per access than

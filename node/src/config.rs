@@ -166,7 +166,7 @@ impl Default for SyncConfig {
 pub struct StorageConfig {
     /// Heights whose state can still be proven; older versions of the state tree are pruned.
     pub retained_heights: u64,
-    /// State tree pages kept decoded in memory (a million accounts make about 350,000); the top
+    /// State tree pages kept decoded in memory (a million accounts make about 74,000); the top
     /// levels that fit whole get a slot per position.
     pub page_cache_pages: usize,
     /// Accounts kept in memory in front of the accounts table.

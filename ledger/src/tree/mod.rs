@@ -38,7 +38,8 @@ mod reference;
 use rayon::join;
 
 use self::node::{
-    decode_page, leaf_hash, Kind, Page, PageBuilder, KEY_BITS, MAX_VALUE_LEN, PAGE_LEVELS,
+    decode_page, leaf_hash, Kind, Page, PageBuilder, KEY_BITS, MAX_INLINE_LEAVES, MAX_VALUE_LEN,
+    PAGE_LEVELS,
 };
 pub use self::{
     node::{ChildRef, LeafNode, PageKey},
@@ -350,7 +351,19 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                     )?;
                     (left_kind, right_kind)
                 };
-                close_internal(out, at, left_kind, right_kind)
+                let kind = close_internal(out, at, left_kind, right_kind)?;
+                if relative == PAGE_LEVELS && kind == Kind::Internal && !out.page().fits_inline(at)
+                {
+                    // A subtree kept inside the page outgrew it: it becomes a page of its own.
+                    let leaves = out.page().leaves_from(at);
+                    out.truncate(at);
+                    let leaves: Vec<LeafRef<'_>> = leaves
+                        .iter()
+                        .map(|(key, value)| (*key, value.as_slice()))
+                        .collect();
+                    return self.build_page(depth, &leaves, version, out, writes);
+                }
+                Ok(kind)
             }
             Kind::Page => {
                 let (hash, page_version) = old.page_ref(index);
@@ -410,6 +423,12 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 out.push_page_ref(old.hash(), old_version);
                 Ok(Kind::Page)
             }
+            // Below the root, a page that shrank to a few leaves goes inside its parent.
+            Kind::Internal if depth > 0 && page.page().fits_inline(0) => {
+                writes.stale_pages.push(old_key);
+                out.append(page.page());
+                Ok(Kind::Internal)
+            }
             Kind::Internal => {
                 writes.stale_pages.push(old_key);
                 Ok(seal(
@@ -453,16 +472,17 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 out.push_leaf(key, value, leaf_hash(key, value))?;
                 Ok(Kind::Leaf)
             }
-            [(first, _), ..] => {
+            [_, _, ..] => {
                 if depth >= KEY_BITS {
                     return Err(LedgerError::Corrupt {
                         reason: "two leaves share a key".into(),
                     });
                 }
-                if relative == PAGE_LEVELS {
-                    let mut page = PageBuilder::with_capacity(1024, 32);
-                    self.build(depth, 0, leaves, version, &mut page, writes)?;
-                    return Ok(seal(self.source, page, depth, first, version, out, writes));
+                // At the page's bottom, a few leaves stay inside it; more, or the root's
+                // position, make a page of their own.
+                let inline = relative == PAGE_LEVELS && depth > 0;
+                if relative == PAGE_LEVELS && !(inline && leaves.len() <= MAX_INLINE_LEAVES) {
+                    return self.build_page(depth, leaves, version, out, writes);
                 }
                 let split = leaves.partition_point(|(key, _)| !key.bit(depth));
                 let (left, right) = leaves.split_at(split);
@@ -470,9 +490,38 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 self.build(depth + 1, relative + 1, left, version, out, writes)?;
                 self.build(depth + 1, relative + 1, right, version, out, writes)?;
                 out.close_internal(at);
+                if inline && !out.page().fits_inline(at) {
+                    // Leaves that share a long prefix: too many nodes to keep inside.
+                    out.truncate(at);
+                    return self.build_page(depth, leaves, version, out, writes);
+                }
                 Ok(Kind::Internal)
             }
         }
+    }
+
+    /// Writes `leaves` (two or more, sorted, distinct keys) as a page of their own whose root
+    /// sits at `depth`, and a reference to it into `out`.
+    fn build_page(
+        &self,
+        depth: usize,
+        leaves: &[LeafRef<'_>],
+        version: u64,
+        out: &mut PageBuilder,
+        writes: &mut Writes,
+    ) -> Result<Kind, LedgerError> {
+        let any_key = leaves.first().map_or(Hash::ZERO, |(key, _)| *key);
+        let mut page = PageBuilder::with_capacity(1024, 32);
+        self.build(depth, 0, leaves, version, &mut page, writes)?;
+        Ok(seal(
+            self.source,
+            page,
+            depth,
+            &any_key,
+            version,
+            out,
+            writes,
+        ))
     }
 
     /// A proof for `key` against the tree whose root is `root`.

@@ -2,9 +2,10 @@
 //!
 //! A page holds four levels of the binary tree below a node at a depth that is a multiple of four
 //! (one nibble of the key): its inner nodes and leaves, and references to the pages one nibble
-//! deeper at its bottom (their hash and version). A path from the root to a leaf at depth 20 is five
-//! page reads, and updating one account rewrites one small page per nibble of depth instead of one
-//! record per bit.
+//! deeper at its bottom (their hash and version), or, where a subtree there holds only a few
+//! leaves, that subtree itself (see [`MAX_INLINE_LEAVES`]). A path from the root to a leaf at
+//! depth 20 is five page reads, and updating one account rewrites one small page per nibble of
+//! depth instead of one record per bit.
 //!
 //! In memory a page is its stored bytes plus one [`Entry`] per node, both in preorder, so a
 //! subtree is one contiguous range of each: an update copies the subtrees it does not touch as two
@@ -92,7 +93,7 @@ pub struct PageKey {
 /// Hashes the version, the level and the path's first 128 bits. The path is a prefix of a
 /// SHA-256 digest, so those bits tell pages apart as well as all 256 do (keys that share them
 /// cost some 2^64 hashes to find), and four words hash in a fraction of the time of 41 bytes:
-/// the store looks up some 70,000 page keys a block.
+/// the store looks up some 44,000 page keys a block.
 impl std::hash::Hash for PageKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         let mut front = [0u8; 8];
@@ -180,11 +181,24 @@ const LEAF_HEADER: usize = 1 + 32 + 1;
 /// Bytes of a child page reference: tag, hash, version.
 const PAGE_REF_LEN: usize = 1 + 32 + 8;
 
-/// The most bytes a page can hold: a full bottom level of the longest leaves, and the inner
+/// Most leaves a subtree at a page's bottom may hold and still be kept inside the page, below
+/// its four levels, rather than as a page of its own. At a million accounts the bottom of the
+/// fifth level of pages (depth 20) holds about one leaf per position, and a quarter of its
+/// positions two or more: as pages of their own, those were a third of the pages every block
+/// rewrote, each holding two or three leaves.
+pub const MAX_INLINE_LEAVES: usize = 4;
+/// Most nodes such a subtree may hold: leaves that share a long prefix need a chain of inner
+/// nodes, and past this the subtree is a page of its own, so a page's size stays bounded.
+pub const MAX_INLINE_NODES: usize = 32;
+
+/// The most bytes a subtree kept inside its page can take.
+const MAX_INLINE_BYTES: usize =
+    MAX_INLINE_LEAVES * (LEAF_HEADER + MAX_VALUE_LEN) + MAX_INLINE_NODES - MAX_INLINE_LEAVES;
+/// The most bytes a page can hold: a full bottom level of the largest subtrees, and the inner
 /// nodes' tags above it. Entries address a page's bytes with 16 bits.
-const MAX_PAGE_BYTES: usize =
-    (1 << PAGE_LEVELS) * (LEAF_HEADER + MAX_VALUE_LEN) + (1 << PAGE_LEVELS) - 1;
+const MAX_PAGE_BYTES: usize = (1 << PAGE_LEVELS) * MAX_INLINE_BYTES + (1 << PAGE_LEVELS) - 1;
 const _: () = assert!(MAX_PAGE_BYTES < u16::MAX as usize);
+const _: () = assert!(LEAF_HEADER + MAX_VALUE_LEN <= MAX_INLINE_BYTES);
 
 /// `SHA-256(0x00 || key || value)`, as [`LeafNode::hash`].
 pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
@@ -194,7 +208,7 @@ pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
 /// One node of a page, in preorder: its hash, where its bytes start, and where its subtree's
 /// entries end. Its subtree's bytes end where the next entry's start (or with the page).
 ///
-/// A page holds at most 31 nodes in under 5 KB, so 16-bit offsets suffice, and an entry is 36
+/// A page holds at most a few hundred nodes in under 64 KiB, so 16-bit offsets suffice, and an entry is 36
 /// bytes: a block's update copies tens of megabytes of entries, so every byte counts.
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
@@ -269,7 +283,7 @@ impl Page {
         words.resize(HEADER_WORDS + entry_words + bytes.len().div_ceil(2), 0);
         let (header, rest) = words.split_at_mut(HEADER_WORDS);
         bytemuck::cast_slice_mut::<u16, u8>(&mut header[..ROOT_WORDS]).copy_from_slice(&root.0);
-        // A page holds at most 31 nodes in under 64 KiB (see `MAX_PAGE_BYTES`).
+        // A page holds a few hundred nodes at most, in under 64 KiB (see `MAX_PAGE_BYTES`).
         header[ENTRY_COUNT_AT] = entries.len() as u16;
         header[BYTE_COUNT_AT] = bytes.len() as u16;
         let (entry_part, byte_part) = rest.split_at_mut(entry_words);
@@ -374,6 +388,34 @@ impl<'a> PageView<'a> {
     pub fn children(&self, index: usize) -> [usize; 2] {
         let left = index + 1;
         [left, usize::from(self.entries[left].next)]
+    }
+
+    /// Whether the nodes from `index` to the end, one subtree, may stay inside a page below its
+    /// four levels (see [`MAX_INLINE_LEAVES`]): few nodes, few leaves, no pages.
+    pub fn fits_inline(&self, index: usize) -> bool {
+        if self.entries.len().saturating_sub(index) > MAX_INLINE_NODES {
+            return false;
+        }
+        let mut leaves = 0;
+        for node in index..self.entries.len() {
+            match self.kind(node) {
+                Kind::Leaf => leaves += 1,
+                Kind::Page => return false,
+                Kind::Empty | Kind::Internal => {}
+            }
+        }
+        leaves <= MAX_INLINE_LEAVES
+    }
+
+    /// The leaves of the nodes from `index` to the end, in order, as owned keys and values.
+    pub fn leaves_from(&self, index: usize) -> Vec<(Hash, Vec<u8>)> {
+        (index..self.entries.len())
+            .filter(|node| self.kind(*node) == Kind::Leaf)
+            .map(|node| {
+                let (key, value) = self.leaf(node);
+                (key, value.to_vec())
+            })
+            .collect()
     }
 
     /// The key and value of the leaf at `index`.
@@ -548,6 +590,7 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
         bytes: &'a [u8],
         at: usize,
         entries: Vec<Entry>,
+        leaves: usize,
     }
     impl Reader<'_> {
         fn take(&mut self, len: usize) -> Result<&[u8], LedgerError> {
@@ -588,10 +631,14 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
                 TAG_LEAF if relative_depth > 0 => {
                     let key = self.hash()?;
                     let len = usize::from(self.take(1)?[0]);
-                    let value = self.take(len)?;
-                    (leaf_hash(&key, value), Kind::Leaf)
+                    let hash = leaf_hash(&key, self.take(len)?);
+                    self.leaves += 1;
+                    (hash, Kind::Leaf)
                 }
-                TAG_INTERNAL if relative_depth < PAGE_LEVELS => {
+                // Below the page's four levels only a subtree kept inside it, bounded in nodes
+                // and so in depth.
+                TAG_INTERNAL if relative_depth < PAGE_LEVELS + MAX_INLINE_NODES => {
+                    let leaves_before = self.leaves;
                     let (left, left_kind) = self.node(relative_depth + 1)?;
                     let (right, right_kind) = self.node(relative_depth + 1)?;
                     // One leaf or none below an inner node would have been stored higher up.
@@ -602,6 +649,14 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
                     if collapsible {
                         return Err(LedgerError::Corrupt {
                             reason: "page holds a non-canonical inner node".into(),
+                        });
+                    }
+                    let inline_too_large = relative_depth == PAGE_LEVELS
+                        && (self.entries.len() - index > MAX_INLINE_NODES
+                            || self.leaves - leaves_before > MAX_INLINE_LEAVES);
+                    if inline_too_large {
+                        return Err(LedgerError::Corrupt {
+                            reason: "page holds too large a subtree below its levels".into(),
                         });
                     }
                     (internal_hash(&left, &right), Kind::Internal)
@@ -620,10 +675,16 @@ pub fn decode_page(bytes: &[u8], expected: &Hash) -> Result<Page, LedgerError> {
             Ok((hash, kind))
         }
     }
+    if bytes.len() > MAX_PAGE_BYTES {
+        return Err(LedgerError::Corrupt {
+            reason: format!("page of {} bytes", bytes.len()),
+        });
+    }
     let mut reader = Reader {
         bytes,
         at: 0,
         entries: Vec::with_capacity(32),
+        leaves: 0,
     };
     let (hash, kind) = reader.node(0)?;
     if kind != Kind::Internal {

@@ -135,6 +135,97 @@ fn absence_is_proved_by_empty_or_by_another_leaf() {
     assert!(saw_leaf && saw_empty);
 }
 
+/// A key whose first byte is `first` and whose bit `at` and after follow `tail`.
+fn crafted_key(first: u8, at: usize, tail: u8) -> Hash {
+    let mut key = [0u8; 32];
+    key[0] = first;
+    key[at / 8] |= tail >> (at % 8);
+    if !at.is_multiple_of(8) && at / 8 + 1 < 32 {
+        key[at / 8 + 1] |= tail << (8 - at % 8);
+    }
+    Hash(key)
+}
+
+/// Applies `changes` over `root`, checks the result against the reference and that every new
+/// page reads back, and returns the update.
+fn step(
+    pages: &mut MemoryPages,
+    model: &mut BTreeMap<Hash, Vec<u8>>,
+    root: &ChildRef,
+    version: u64,
+    changes: Vec<(Hash, Option<Vec<u8>>)>,
+) -> cairn_ledger::tree::TreeUpdate {
+    for (key, value) in &changes {
+        match value {
+            Some(value) => model.insert(*key, value.clone()),
+            None => model.remove(key),
+        };
+    }
+    let update = SparseMerkleTree::new(&*pages)
+        .apply(root.clone(), version, changes)
+        .unwrap();
+    for new in &update.new_pages {
+        decode_page(new.page.bytes(), &new.page.hash()).unwrap();
+    }
+    pages.commit(&update);
+    assert_eq!(update.root.hash(), reference(model));
+    let leaves = SparseMerkleTree::new(&*pages)
+        .leaves(update.root.clone())
+        .unwrap();
+    assert_eq!(leaves.len(), model.len());
+    update
+}
+
+#[test]
+fn a_few_leaves_stay_inside_their_page_until_they_outgrow_it() {
+    let mut pages = MemoryPages::default();
+    let mut model = BTreeMap::new();
+    let value = || Some(vec![1, 2, 3]);
+    // One leaf in each of the root page's sixteen bottom positions.
+    let spread: Vec<_> = (0..16u8)
+        .map(|i| (crafted_key(i << 4, 8, 0), value()))
+        .collect();
+    let first = step(&mut pages, &mut model, &ChildRef::Empty, 1, spread);
+    assert_eq!(first.new_pages.len(), 1);
+    // Four leaves under the first position stay inside the root page.
+    let under_first = |i: u8| crafted_key(i, 8, 0x80);
+    let four: Vec<_> = (1..4u8).map(|i| (under_first(i), value())).collect();
+    let second = step(&mut pages, &mut model, &first.root, 2, four);
+    assert_eq!(second.new_pages.len(), 1, "the root page alone");
+    // A fifth makes a page of them, one nibble down.
+    let third = step(
+        &mut pages,
+        &mut model,
+        &second.root,
+        3,
+        vec![(under_first(4), value())],
+    );
+    let levels: Vec<u8> = third.new_pages.iter().map(|new| new.key.level).collect();
+    assert_eq!(levels.len(), 2);
+    assert!(levels.contains(&1), "{levels:?}");
+    // Two go again: the page shrinks back inside the root page.
+    let removals = vec![(under_first(3), None), (under_first(4), None)];
+    let fourth = step(&mut pages, &mut model, &third.root, 4, removals);
+    assert_eq!(fourth.new_pages.len(), 1);
+    assert!(fourth.stale_pages.iter().any(|key| key.level == 1));
+    // Two leaves that share 40 bits need a long chain of inner nodes: too many to keep inside.
+    let chained = vec![
+        (crafted_key(0x20, 44, 0x00), value()),
+        (crafted_key(0x20, 44, 0x80), value()),
+    ];
+    let fifth = step(&mut pages, &mut model, &fourth.root, 5, chained);
+    assert!(fifth.new_pages.len() > 2, "{}", fifth.new_pages.len());
+    // Every key proves what it holds.
+    let tree = SparseMerkleTree::new(&pages);
+    for (key, value) in &model {
+        let proof = tree.prove(fifth.root.clone(), key).unwrap();
+        assert_eq!(
+            proof.verify(&fifth.root.hash(), key).unwrap(),
+            Some(&value[..])
+        );
+    }
+}
+
 #[test]
 fn removing_every_key_empties_the_tree_and_rewriting_changes_nothing() {
     let pages = MemoryPages::default();
