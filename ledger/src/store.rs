@@ -95,7 +95,7 @@ use crate::{
         TreeUpdate,
     },
     tx::SignedTransaction,
-    unwritten_accounts::{self, AccountMap, UnwrittenAccounts},
+    unwritten_accounts::{self, AccountMap, AccountsUndo, UnwrittenAccounts},
     unwritten_pages::{self, UnwrittenPages},
     unwritten_receipts::{self, BlockReceipts, UnwrittenReceipts},
 };
@@ -152,10 +152,10 @@ const MAX_UNFLUSHED_HEIGHTS: u64 = 10_000;
 /// Versions of the tree whose pages are all written are the multiples of this: checkpoints.
 /// Between two, the live pages of later versions are held in memory ([`UnwrittenPages`]), and a
 /// page replaced before the next checkpoint is never written. At a million accounts and 10,000
-/// transfers a block, a checkpoint writes about 295,000 pages (60 MB), where writing every
-/// version's pages wrote 35,000 (12.8 MB) a block: a fourteenth of the bytes. A version between
-/// checkpoints is read back by applying its `changes`, and those of the versions before it, to
-/// the checkpoint below it: up to 63 tree updates. Fixed, because which versions a store holds
+/// transfers a block, a checkpoint writes about 72,000 pages, the whole tree, where writing every
+/// version's pages would write 21,800 (17 MB) a block. A version between checkpoints is read back
+/// by applying its `changes`, and those of the versions before it, to the checkpoint below it:
+/// up to 63 tree updates. Fixed, because which versions a store holds
 /// whole follows from it.
 pub const TREE_CHECKPOINT_INTERVAL: u64 = 64;
 
@@ -178,11 +178,11 @@ pub struct StoreConfig {
     /// [`TREE_CHECKPOINT_INTERVAL`] - 1 versions more are kept; and it is pruned only once RocksDB
     /// holds a later checkpoint's pages on disk (see the module's notes).
     pub retained_versions: u64,
-    /// Tree pages kept decoded in memory. A page holds up to 16 leaves; a million accounts make
-    /// about 350,000 pages, of a few hundred bytes to a few kilobytes each in memory. The top
-    /// levels of the tree that fit this budget whole (at most 1,118,481 positions, down to depth
-    /// 20) keep their pages for good, each in a slot of its own; deeper pages share the rest, the
-    /// least used going first.
+    /// Tree pages kept decoded in memory. A page holds 16 leaves or so at its bottom, and up to
+    /// four more below each; a million accounts make about 74,000 pages, of a few hundred bytes
+    /// to a few kilobytes each in memory. The top levels of the tree that fit this budget whole
+    /// (at most 1,118,481 positions, down to depth 20) keep their pages for good, each in a slot
+    /// of its own; deeper pages share the rest, the least used going first.
     pub page_cache_pages: usize,
     /// Accounts (and known absences) kept in memory in front of the flat table.
     pub account_cache_entries: usize,
@@ -679,7 +679,8 @@ impl LedgerStore {
     /// Once the block is committed, the store takes the tree pages the execution wrote
     /// (`execution.tree.new_pages` is empty after), instead of holding a second reference to
     /// each: tens of thousands of pages a block, each reference one cache miss to take and one to
-    /// drop. A commit whose block batch fails leaves the execution whole.
+    /// drop. A commit whose block batch fails leaves the execution whole (its new pages perhaps
+    /// in another order).
     pub fn commit_block(
         &self,
         block: &Block,
@@ -708,13 +709,12 @@ impl LedgerStore {
             });
         }
         let durable = self.durable_height_for(&meta, height)?;
-        // The account cache takes the block while its batch is built, written and synced, and
-        // while the derived records start after it: they need not wait for the cache, and take
-        // the core it frees. (Measured at a million accounts: about 2 ms off a commit's 38.)
-        // Readers of accounts go on meanwhile: they take the block's accounts from
-        // `committing` until the unwritten accounts hold them, and the rest from the cache, the
-        // unwritten accounts or the database, where the block changes nothing. A failed commit
-        // takes the block's accounts back out of the cache.
+        // The account cache takes the block while its batch is built, written and synced: it
+        // need not wait for the sync, and takes the core the sync leaves idle. Readers of
+        // accounts go on meanwhile: they take the block's accounts from `committing` until the
+        // commit ends, and the rest from the cache, the unwritten accounts or the database, where
+        // the block changes nothing. A failed commit takes the block's accounts back out of the
+        // cache.
         let changed_accounts = Arc::new(execution.changed_accounts.clone());
         {
             let mut committing = self
@@ -724,35 +724,61 @@ impl LedgerStore {
             *committing = Some(Arc::clone(&changed_accounts));
             self.account_epoch.fetch_add(1, Ordering::SeqCst);
         }
-        let (written, ()) = rayon::join(
+        let new_pages = std::mem::take(&mut execution.tree.new_pages);
+        let checkpoint = height.is_multiple_of(TREE_CHECKPOINT_INTERVAL);
+        let execution_ref: &BlockExecution = execution;
+        let (written, recorded) = rayon::join(
             || {
                 let (batch, next_meta) =
-                    self.commit_batch(block, execution, certificate, &meta, height, durable)?;
+                    self.commit_batch(block, execution_ref, certificate, &meta, height, durable)?;
                 self.write_synced(batch)?;
-                let derived = self.write_version_derived(
-                    height,
-                    std::mem::take(&mut execution.tree.new_pages),
-                    &execution.tree.stale_pages,
-                    &execution.changed_accounts,
-                    &execution.receipts,
-                );
-                Ok::<_, LedgerError>((next_meta, derived))
+                Ok::<_, LedgerError>(next_meta)
             },
             || {
-                for (address, account) in changed_accounts.iter() {
-                    self.account_cache.insert(*address, Some(*account));
-                }
+                let record_ahead = || {
+                    if checkpoint {
+                        Recorded::AtCheckpoint(new_pages)
+                    } else {
+                        Recorded::Ahead(self.record_ahead(height, new_pages, execution_ref))
+                    }
+                };
+                let (recorded, ()) = rayon::join(record_ahead, || {
+                    for (address, account) in changed_accounts.iter() {
+                        self.account_cache.insert(*address, Some(*account));
+                    }
+                });
+                recorded
             },
         );
-        let (next_meta, derived) = match written {
-            Ok(written) => written,
+        let next_meta = match written {
+            Ok(next_meta) => next_meta,
             Err(error) => {
                 for (address, _) in changed_accounts.iter() {
                     self.account_cache.remove(address);
                 }
+                execution.tree.new_pages = match recorded {
+                    Recorded::Ahead(ahead) => self.withdraw_ahead(height, ahead),
+                    Recorded::AtCheckpoint(new_pages) => new_pages,
+                };
                 self.end_commit();
                 return Err(error);
             }
+        };
+        let derived = match recorded {
+            Recorded::Ahead(ahead) => {
+                self.unwritten_receipts
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record_sorted(ahead.receipts);
+                Ok(())
+            }
+            Recorded::AtCheckpoint(new_pages) => self.write_checkpoint_derived(
+                height,
+                new_pages,
+                &execution.tree.stale_pages,
+                &execution.changed_accounts,
+                &execution.receipts,
+            ),
         };
         // The block is committed. Readers do not see it before this returns: every read of a
         // height's records checks the height against `meta`, and the block's accounts are
@@ -767,6 +793,47 @@ impl LedgerStore {
         }
         *self.meta.write().unwrap_or_else(PoisonError::into_inner) = Some(next_meta);
         derived
+    }
+
+    /// Records what a block between checkpoints implies for the derived families while its
+    /// batch is still being written and synced: its pages and accounts join the unwritten ones,
+    /// and its receipts are sorted, to join theirs once the block is committed. Readers see
+    /// none of it before: a version's pages are reached only from its root, which is not
+    /// readable before the commit returns, and the block's accounts are read from `committing`
+    /// meanwhile. (Measured at a million accounts: recording after the sync left a core idle
+    /// for most of the sync, and commits took about 1.3 ms longer.)
+    fn record_ahead(
+        &self,
+        height: u64,
+        new_pages: Vec<NewPage>,
+        execution: &BlockExecution,
+    ) -> RecordedAhead {
+        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
+        let ((), (accounts, receipts)) = rayon::join(
+            || {
+                self.unwritten
+                    .record(new_pages, &execution.tree.stale_pages, on_disk_through)
+            },
+            || {
+                let undo = self
+                    .unwritten_accounts
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .record_undoable(&execution.changed_accounts);
+                (undo, unwritten_receipts::sort_block(&execution.receipts))
+            },
+        );
+        RecordedAhead { accounts, receipts }
+    }
+
+    /// Takes back what [`LedgerStore::record_ahead`] recorded for a block whose batch failed;
+    /// returns its pages.
+    fn withdraw_ahead(&self, height: u64, ahead: RecordedAhead) -> Vec<NewPage> {
+        self.unwritten_accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .undo(ahead.accounts);
+        self.unwritten.withdraw(height)
     }
 
     /// Ends a commit's hold on the accounts: readers may cache what they read again.
@@ -962,10 +1029,8 @@ impl LedgerStore {
         Ok((batch, next_meta))
     }
 
-    /// Writes what the committed block at `height` implies for the derived families. Its tree
-    /// pages, accounts and receipts join the unwritten ones, and a checkpoint writes the pages its
-    /// tree uses, the latest value of every account changed since the last one, and the receipts
-    /// of the blocks since.
+    /// Records what the committed block at `height` implies for the derived families, as a
+    /// commit does; the rebuild on opening does so for the heights a crash took.
     fn write_version_derived(
         &self,
         height: u64,
@@ -974,29 +1039,54 @@ impl LedgerStore {
         accounts: &[(Address, Account)],
         receipts: &[Receipt],
     ) -> Result<(), LedgerError> {
-        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
-        let record_pages = || {
-            self.unwritten
-                .record(new_pages, stale_pages, on_disk_through);
-        };
-        let record_accounts_and_receipts = || {
-            self.unwritten_accounts
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .record(accounts);
-            self.unwritten_receipts
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .record(receipts);
-        };
-        if !height.is_multiple_of(TREE_CHECKPOINT_INTERVAL) {
-            rayon::join(record_accounts_and_receipts, record_pages);
-            return Ok(());
+        if height.is_multiple_of(TREE_CHECKPOINT_INTERVAL) {
+            return self.write_checkpoint_derived(
+                height,
+                new_pages,
+                stale_pages,
+                accounts,
+                receipts,
+            );
         }
+        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
+        self.unwritten
+            .record(new_pages, stale_pages, on_disk_through);
+        self.unwritten_accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(accounts);
+        self.unwritten_receipts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(receipts);
+        Ok(())
+    }
+
+    /// Writes what the committed checkpoint at `height` implies for the derived families: its
+    /// tree pages, accounts and receipts join the unwritten ones, and a writer takes the pages
+    /// its tree uses, the latest value of every account changed since the last checkpoint, and
+    /// the receipts of the blocks since.
+    fn write_checkpoint_derived(
+        &self,
+        height: u64,
+        new_pages: Vec<NewPage>,
+        stale_pages: &[PageKey],
+        accounts: &[(Address, Account)],
+        receipts: &[Receipt],
+    ) -> Result<(), LedgerError> {
+        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
         // The checkpoint before was written long ago, 64 blocks back.
         self.finish_checkpoint()?;
-        record_pages();
-        record_accounts_and_receipts();
+        self.unwritten
+            .record(new_pages, stale_pages, on_disk_through);
+        self.unwritten_accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(accounts);
+        self.unwritten_receipts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(receipts);
         let live = self.unwritten.live();
         let accounts = self
             .unwritten_accounts
@@ -1019,7 +1109,7 @@ impl LedgerStore {
     }
 
     /// Writes a checkpoint's pages, accounts and receipts on a thread of its own, behind the
-    /// blocks that follow: about 295,000 pages, 480,000 accounts and 640,000 receipts at a
+    /// blocks that follow: about 72,000 pages, 480,000 accounts and 640,000 receipts at a
     /// million accounts under full load, some 500 ms of work that the commit would otherwise
     /// wait for, once every 64 blocks.
     /// Until they are written, readers find them in memory; a crash before the marks land
@@ -1128,6 +1218,20 @@ impl Drop for LedgerStore {
         // A checkpoint that failed to write is rebuilt by the next open, as after a crash.
         let _ = self.finish_checkpoint();
     }
+}
+
+/// What a commit's derived records stand at once its batch is synced: recorded ahead, or, for a
+/// checkpoint, not yet.
+enum Recorded {
+    Ahead(RecordedAhead),
+    AtCheckpoint(Vec<NewPage>),
+}
+
+/// What [`LedgerStore::record_ahead`] left to finish once a block's batch is synced, or to take
+/// back should it fail.
+struct RecordedAhead {
+    accounts: AccountsUndo,
+    receipts: Vec<Receipt>,
 }
 
 /// What a checkpoint writes: the pages its tree uses, the latest value of every account changed

@@ -43,6 +43,30 @@ impl UnwrittenAccounts {
         self.since_checkpoint.extend(changed.iter().copied());
     }
 
+    /// [`UnwrittenAccounts::record`] for a block whose commit is still in flight: returns what
+    /// [`UnwrittenAccounts::undo`] needs to take it back out should the commit fail. No
+    /// checkpoint may begin in between.
+    pub(crate) fn record_undoable(&mut self, changed: &[(Address, Account)]) -> AccountsUndo {
+        AccountsUndo(
+            changed
+                .iter()
+                .map(|(address, account)| {
+                    (*address, self.since_checkpoint.insert(*address, *account))
+                })
+                .collect(),
+        )
+    }
+
+    /// Restores what the accounts changed since the last checkpoint were before `undo`'s block.
+    pub(crate) fn undo(&mut self, undo: AccountsUndo) {
+        for (address, before) in undo.0 {
+            match before {
+                Some(account) => self.since_checkpoint.insert(address, account),
+                None => self.since_checkpoint.remove(&address),
+            };
+        }
+    }
+
     /// The accounts a checkpoint writes: every one changed since the last. They stay readable
     /// here until [`UnwrittenAccounts::checkpoint_written`]. The checkpoint before must be
     /// written by now.
@@ -63,6 +87,9 @@ impl UnwrittenAccounts {
         self.checkpointing = None;
     }
 }
+
+/// What a block's accounts replaced among those changed since the last checkpoint.
+pub(crate) struct AccountsUndo(Vec<(Address, Option<Account>)>);
 
 /// `accounts` sorted by address, as a checkpoint writes them.
 pub(crate) fn sorted(accounts: &AccountMap) -> Vec<(Address, Account)> {
@@ -103,5 +130,17 @@ mod tests {
         assert_eq!(unwritten.get(&first), None);
         assert_eq!(unwritten.get(&second), Some(account(9)));
         assert_eq!(unwritten.get(&third), Some(account(3)));
+    }
+
+    #[test]
+    fn an_undone_block_leaves_the_accounts_as_they_were() {
+        let (first, second) = (Address([1; 20]), Address([2; 20]));
+        let mut unwritten = UnwrittenAccounts::default();
+        unwritten.record(&[(first, account(1))]);
+        let undo = unwritten.record_undoable(&[(first, account(2)), (second, account(3))]);
+        assert_eq!(unwritten.get(&first), Some(account(2)));
+        unwritten.undo(undo);
+        assert_eq!(unwritten.get(&first), Some(account(1)));
+        assert_eq!(unwritten.get(&second), None);
     }
 }

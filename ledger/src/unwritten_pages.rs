@@ -4,7 +4,7 @@
 //! the pages the checkpoint's tree still uses. Between two checkpoints, every live page of a
 //! later version is held here, so the latest tree reads whole without the database. A page that
 //! a later version replaces before the next checkpoint is dropped, never written: at a million
-//! accounts a block rewrites about 35,000 pages, and between two checkpoints most positions are
+//! accounts a block rewrites about 21,800 pages, and between two checkpoints most positions are
 //! rewritten several times. A replay of old versions (see the store) holds its pages here too.
 
 use std::{
@@ -107,6 +107,25 @@ impl UnwrittenPages {
             });
     }
 
+    /// Takes back out the pages recorded for `version`, whose commit failed after they were
+    /// recorded, so that the version before it is again the latest recorded. The pages that
+    /// version's recording let go of stay gone: the version before the latest no longer used
+    /// them.
+    pub(crate) fn withdraw(&self, version: u64) -> Vec<NewPage> {
+        let mut withdrawn = Vec::new();
+        for shard in 0..SHARDS {
+            let mut shard = self.write(shard);
+            shard.superseded.clear();
+            withdrawn.extend(
+                shard
+                    .pages
+                    .extract_if(|key, _| key.version == version)
+                    .map(|(key, page)| NewPage { key, page }),
+            );
+        }
+        withdrawn
+    }
+
     /// The pages the latest recorded version uses, for a checkpoint to write, in no order: the
     /// writer sorts them (see [`sort_for_writing`]) off the commit's path.
     pub(crate) fn live(&self) -> Vec<NewPage> {
@@ -203,5 +222,26 @@ mod tests {
         assert!(unwritten.get(&key(8, 0x10)).is_none());
         assert!(unwritten.get(&key(8, 0x20)).is_none());
         assert!(unwritten.get(&key(9, 0x10)).is_some());
+    }
+
+    #[test]
+    fn a_withdrawn_version_leaves_the_one_before_whole() {
+        let unwritten = UnwrittenPages::default();
+        unwritten.record(vec![written(key(1, 0x10)), written(key(1, 0x20))], &[], 0);
+        unwritten.record(vec![written(key(2, 0x10))], &[key(1, 0x10)], 0);
+        // Version 3 replaces version 2's page and lets go of version 1's, then fails.
+        unwritten.record(vec![written(key(3, 0x10))], &[key(2, 0x10)], 0);
+        let withdrawn: Vec<PageKey> = unwritten.withdraw(3).iter().map(|p| p.key).collect();
+        assert_eq!(withdrawn, vec![key(3, 0x10)]);
+        assert!(unwritten.get(&key(1, 0x10)).is_none());
+        let mut live: Vec<PageKey> = unwritten.live().iter().map(|p| p.key).collect();
+        live.sort();
+        assert_eq!(live, vec![key(1, 0x20), key(2, 0x10)]);
+        // Version 3 again, another way: version 2's page is replaced only now.
+        unwritten.record(vec![written(key(3, 0x20))], &[key(1, 0x20)], 0);
+        unwritten.record(vec![], &[], 0);
+        let mut live: Vec<PageKey> = unwritten.live().iter().map(|p| p.key).collect();
+        live.sort();
+        assert_eq!(live, vec![key(2, 0x10), key(3, 0x20)]);
     }
 }

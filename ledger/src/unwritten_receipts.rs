@@ -41,8 +41,11 @@ impl UnwrittenReceipts {
 
     /// Takes in the receipts of a committed block.
     pub(crate) fn record(&mut self, receipts: &[Receipt]) {
-        let mut sorted = receipts.to_vec();
-        sorted.sort_unstable_by_key(|receipt| receipt.tx_hash);
+        self.record_sorted(sort_block(receipts));
+    }
+
+    /// Takes in the receipts of a committed block, as [`sort_block`] gave them.
+    pub(crate) fn record_sorted(&mut self, sorted: Vec<Receipt>) {
         self.since_checkpoint.push(sorted);
     }
 
@@ -60,6 +63,14 @@ impl UnwrittenReceipts {
     pub(crate) fn checkpoint_written(&mut self) {
         self.checkpointing = None;
     }
+}
+
+/// A block's receipts as they are held: sorted by transaction hash. Sorting takes no lock, so
+/// a commit does it while its block's batch is written.
+pub(crate) fn sort_block(receipts: &[Receipt]) -> Vec<Receipt> {
+    let mut sorted = receipts.to_vec();
+    sorted.sort_unstable_by_key(|receipt| receipt.tx_hash);
+    sorted
 }
 
 /// `blocks`' receipts in one list sorted by transaction hash, as a checkpoint writes them.
