@@ -144,6 +144,9 @@ const MARKED_CFS: [&str; 2] = [CF_ACCOUNTS, CF_TX_INDEX];
 const PAGE_MARK_LEVEL: u8 = u8::MAX;
 /// The key of the mark in [`MARKED_CFS`]: no address or transaction hash is empty.
 const DERIVED_HEIGHT: &[u8] = b"";
+/// Memtables each derived family may hold, the one being filled included (RocksDB's default is
+/// two): see where the families are opened.
+const DERIVED_MEMTABLES: i32 = 4;
 /// Most heights the derived families may hold only in memory before a commit asks RocksDB to
 /// flush them: under load their memtables fill and flush long before, but an idle chain's
 /// would not, and every such height is rebuilt after a crash and keeps its `changes`.
@@ -347,6 +350,14 @@ impl LedgerStore {
                 family.set_block_based_table_factory(&filtered_table);
             } else {
                 family.set_block_based_table_factory(&table);
+            }
+            if DERIVED_CFS.contains(name) {
+                // A checkpoint's writer puts tens of megabytes into each of these at once, while
+                // their flushes run at the lowest CPU priority behind the blocks. With two
+                // memtables, a family whose flush fell behind stopped every write to the
+                // database, the next block's commit included, for up to half a second; more
+                // room lets the flushes catch up instead.
+                family.set_max_write_buffer_number(DERIVED_MEMTABLES);
             }
             ColumnFamilyDescriptor::new(*name, family)
         });
