@@ -480,8 +480,8 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 }
                 // At the page's bottom, a few leaves stay inside it; more, or the root's
                 // position, make a page of their own.
-                let inline = relative == PAGE_LEVELS && depth > 0;
-                if relative == PAGE_LEVELS && !(inline && leaves.len() <= MAX_INLINE_LEAVES) {
+                let at_bottom = relative == PAGE_LEVELS;
+                if at_bottom && (depth == 0 || leaves.len() > MAX_INLINE_LEAVES) {
                     return self.build_page(depth, leaves, version, out, writes);
                 }
                 let split = leaves.partition_point(|(key, _)| !key.bit(depth));
@@ -490,7 +490,7 @@ impl<'a, S: PageSource> SparseMerkleTree<'a, S> {
                 self.build(depth + 1, relative + 1, left, version, out, writes)?;
                 self.build(depth + 1, relative + 1, right, version, out, writes)?;
                 out.close_internal(at);
-                if inline && !out.page().fits_inline(at) {
+                if at_bottom && !out.page().fits_inline(at) {
                     // Leaves that share a long prefix: too many nodes to keep inside.
                     out.truncate(at);
                     return self.build_page(depth, leaves, version, out, writes);

@@ -208,8 +208,8 @@ pub fn leaf_hash(key: &Hash, value: &[u8]) -> Hash {
 /// One node of a page, in preorder: its hash, where its bytes start, and where its subtree's
 /// entries end. Its subtree's bytes end where the next entry's start (or with the page).
 ///
-/// A page holds at most a few hundred nodes in under 64 KiB, so 16-bit offsets suffice, and an entry is 36
-/// bytes: a block's update copies tens of megabytes of entries, so every byte counts.
+/// A page holds at most a few hundred nodes in under 64 KiB, so 16-bit offsets suffice, and an
+/// entry is 36 bytes: a block's update copies tens of megabytes of entries, so every byte counts.
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct Entry {
