@@ -1059,6 +1059,20 @@ impl LedgerStore {
                 receipts,
             );
         }
+        self.record_derived(height, new_pages, stale_pages, accounts, receipts);
+        Ok(())
+    }
+
+    /// Takes the committed block at `height`'s pages, accounts and receipts in among the
+    /// unwritten ones.
+    fn record_derived(
+        &self,
+        height: u64,
+        new_pages: Vec<NewPage>,
+        stale_pages: &[PageKey],
+        accounts: &[(Address, Account)],
+        receipts: &[Receipt],
+    ) {
         let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
         self.unwritten
             .record(new_pages, stale_pages, on_disk_through);
@@ -1070,7 +1084,6 @@ impl LedgerStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .record(receipts);
-        Ok(())
     }
 
     /// Writes what the committed checkpoint at `height` implies for the derived families: its
@@ -1085,19 +1098,9 @@ impl LedgerStore {
         accounts: &[(Address, Account)],
         receipts: &[Receipt],
     ) -> Result<(), LedgerError> {
-        let on_disk_through = checkpoint_at_or_below(height.saturating_sub(1));
         // The checkpoint before was written long ago, 64 blocks back.
         self.finish_checkpoint()?;
-        self.unwritten
-            .record(new_pages, stale_pages, on_disk_through);
-        self.unwritten_accounts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(accounts);
-        self.unwritten_receipts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(receipts);
+        self.record_derived(height, new_pages, stale_pages, accounts, receipts);
         let live = self.unwritten.live();
         let accounts = self
             .unwritten_accounts
